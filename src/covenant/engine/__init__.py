@@ -1,0 +1,1 @@
+"""The request engine: plan a traversal, then run access, erasure or correction."""
