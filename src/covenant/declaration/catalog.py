@@ -82,16 +82,17 @@ class Catalog:
             for f in coll.fields.values():
                 for ref in f.references:
                     if ref.direction in ("from", None):
-                        yield Edge(ref.collection, ref.field, coll.key, f.name, ref.direction is not None)
+                        yield Edge(
+                            ref.collection, ref.field, coll.key, f.name, ref.direction is not None
+                        )
                     if ref.direction in ("to", None):
-                        yield Edge(coll.key, f.name, ref.collection, ref.field, ref.direction is not None)
+                        yield Edge(
+                            coll.key, f.name, ref.collection, ref.field, ref.direction is not None
+                        )
 
     def identity_types(self) -> set[str]:
         return {
-            f.identity
-            for c in self.collections.values()
-            for f in c.fields.values()
-            if f.identity
+            f.identity for c in self.collections.values() for f in c.fields.values() if f.identity
         }
 
     def field(self, collection: str, name: str) -> FieldInfo | None:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from covenant.declaration.catalog import Catalog, build_catalog
 from covenant.declaration.locate import Locator
-from covenant.declaration.model import Declaration, DatasetEntry
+from covenant.declaration.model import DatasetEntry, Declaration
 from covenant.declaration.source import Path_, SourceFile, SourceProblem, read
 from covenant.declaration.taxonomy import Taxonomy
 from covenant.declaration.validate import validate
@@ -82,7 +82,9 @@ def _datasets(
             problems.extend(_shape_problems(exc, main, ("datasets", i)))
             continue
         if (entry.include is None) == (entry.dataset is None):
-            problems.append(main.problem(("datasets", i), "give exactly one of 'include' or 'dataset'"))
+            problems.append(
+                main.problem(("datasets", i), "give exactly one of 'include' or 'dataset'")
+            )
             continue
         for source, prefix, body in _bodies(main, i, entry, problems):
             try:
@@ -91,10 +93,14 @@ def _datasets(
                 problems.extend(_shape_problems(exc, source, prefix))
                 continue
             if ds.fides_key in locator.datasets:
-                problems.append(source.problem(prefix, f"dataset '{ds.fides_key}' is declared twice"))
+                problems.append(
+                    source.problem(prefix, f"dataset '{ds.fides_key}' is declared twice")
+                )
                 continue
             if "." in ds.fides_key:
-                problems.append(source.problem((*prefix, "fides_key"), "a dataset key cannot contain '.'"))
+                problems.append(
+                    source.problem((*prefix, "fides_key"), "a dataset key cannot contain '.'")
+                )
                 continue
             locator.datasets[ds.fides_key] = (source, prefix)
             locator.entries[ds.fides_key] = i
@@ -110,7 +116,7 @@ def _bodies(
         return [(main, ("datasets", i, "dataset"), entry.dataset)]
     assert entry.include is not None
     try:
-        included = read((main.path.parent / entry.include))
+        included = read(main.path.parent / entry.include)
     except SourceProblem as exc:
         problems.append(exc.problem)
         return []

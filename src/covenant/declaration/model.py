@@ -185,6 +185,12 @@ class ErasureRule(Strict):
     reason: str | None = None
     """Why ``keep`` keeps the data; shown to the person."""
 
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _bare_null(cls, value: object) -> object:
+        # YAML reads an unquoted `null` as nothing at all; the user meant the strategy.
+        return "null" if value is None else value
+
 
 class AccessPolicy(Strict):
     exclude_categories: list[str] = []

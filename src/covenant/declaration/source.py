@@ -55,9 +55,13 @@ def read(path: Path) -> SourceFile:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise SourceProblem(Problem(str(path), None, "", f"cannot read file: {exc.strerror}")) from None
+        raise SourceProblem(
+            Problem(str(path), None, "", f"cannot read file: {exc.strerror}")
+        ) from None
     if size > MAX_FILE_BYTES:
-        raise SourceProblem(Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES} bytes"))
+        raise SourceProblem(
+            Problem(str(path), None, "", f"file is larger than {MAX_FILE_BYTES} bytes")
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

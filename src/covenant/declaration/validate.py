@@ -38,7 +38,15 @@ def validate(
 
 
 def _unique_keys(d: Declaration, loc: Locator) -> Iterator[Problem]:
-    for section in ("systems", "identities", "purposes", "sources", "recipients", "trackers", "retention"):
+    for section in (
+        "systems",
+        "identities",
+        "purposes",
+        "sources",
+        "recipients",
+        "trackers",
+        "retention",
+    ):
         seen: set[str] = set()
         for i, item in enumerate(getattr(d, section)):
             if item.key in seen:
@@ -50,20 +58,30 @@ def _systems(d: Declaration, loc: Locator, systems_of: dict[str, str]) -> Iterat
     known = {s.key for s in d.systems}
     for dataset, system in systems_of.items():
         if system not in known:
-            yield loc.at(("datasets", loc.entries.get(dataset, 0), "system"), f"unknown system '{system}' for dataset '{dataset}'")
+            yield loc.at(
+                ("datasets", loc.entries.get(dataset, 0), "system"),
+                f"unknown system '{system}' for dataset '{dataset}'",
+            )
 
 
 def _categories(d: Declaration, c: Catalog, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
     for i, ext in enumerate(d.taxonomy.data_categories):
         if ext.parent_key not in t.categories:
-            yield loc.at(("taxonomy", "data_categories", i, "parent_key"), f"unknown parent category '{ext.parent_key}'")
+            yield loc.at(
+                ("taxonomy", "data_categories", i, "parent_key"),
+                f"unknown parent category '{ext.parent_key}'",
+            )
     for coll in c.collections.values():
         for f in coll.fields.values():
             for cat in f.categories:
                 if cat not in t.categories:
-                    yield loc.in_dataset(coll.key, f.name, f"unknown data category '{cat}'{_hint(cat, t.categories)}")
+                    yield loc.in_dataset(
+                        coll.key, f.name, f"unknown data category '{cat}'{_hint(cat, t.categories)}"
+                    )
             if f.nested:
-                yield loc.in_dataset(coll.key, f.name, "nested fields are not supported for SQL collections")
+                yield loc.in_dataset(
+                    coll.key, f.name, "nested fields are not supported for SQL collections"
+                )
     lists: list[tuple[tuple[str | int, ...], list[str]]] = [
         (("access", "exclude_categories"), d.access.exclude_categories)
     ]
@@ -89,9 +107,13 @@ def _references(c: Catalog, loc: Locator) -> Iterator[Problem]:
             for ref in f.references:
                 target = c.collections.get(ref.collection)
                 if target is None:
-                    yield loc.in_dataset(coll.key, f.name, f"references missing collection '{ref.collection}'")
+                    yield loc.in_dataset(
+                        coll.key, f.name, f"references missing collection '{ref.collection}'"
+                    )
                 elif ref.field not in target.fields:
-                    yield loc.in_dataset(coll.key, f.name, f"references missing field '{ref.collection}.{ref.field}'")
+                    yield loc.in_dataset(
+                        coll.key, f.name, f"references missing field '{ref.collection}.{ref.field}'"
+                    )
         for a in coll.after:
             if a not in c.collections:
                 yield loc.in_dataset(coll.key, None, f"'after' names missing collection '{a}'")
@@ -110,7 +132,9 @@ def _cycles(c: Catalog, loc: Locator) -> Iterator[Problem]:
     for cycle in _find_cycles(graph):
         if frozenset(cycle) not in reported:
             reported.add(frozenset(cycle))
-            yield loc.in_dataset(cycle[0], None, "reference cycle: " + " -> ".join([*cycle, cycle[0]]))
+            yield loc.in_dataset(
+                cycle[0], None, "reference cycle: " + " -> ".join([*cycle, cycle[0]])
+            )
 
 
 def _find_cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
@@ -122,7 +146,7 @@ def _find_cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                yield stack[stack.index(nxt):]
+                yield stack[stack.index(nxt) :]
             elif nxt not in state:
                 yield from visit(nxt)
         stack.pop()
@@ -138,7 +162,8 @@ def _reachable(c: Catalog, loc: Locator) -> Iterator[Problem]:
 
     for key in plan(c, c.identity_types()).unreachable:
         yield loc.in_dataset(
-            key, None,
+            key,
+            None,
             "no identity can reach this collection: add a reference or an identity field, "
             "or set fides_meta.skip_processing",
         )
@@ -164,25 +189,37 @@ def _erasure(d: Declaration, c: Catalog, loc: Locator) -> Iterator[Problem]:
         else:
             fields.setdefault(coll_key, set()).add(parts[2])
             if not coll.primary_key and rule.strategy != "keep":
-                yield loc.in_dataset(coll_key, None, "field-level erasure needs a primary key: mark one with fides_meta.primary_key")
+                yield loc.in_dataset(
+                    coll_key,
+                    None,
+                    "field-level erasure needs a primary key: mark one with fides_meta.primary_key",
+                )
     for coll in c.collections.values():
         if coll.skip or whole.get(coll.key) in ("delete", "keep"):
             continue
         for f in coll.personal_fields:
             if f.name not in fields.get(coll.key, set()):
                 yield loc.in_dataset(
-                    coll.key, f.name,
+                    coll.key,
+                    f.name,
                     f"personal data without an erasure strategy: add an erasure rule for "
                     f"'{coll.key}.{f.name}' (null, rewrite, hash or keep with a reason), "
                     f"or one for '{coll.key}' (delete or keep)",
                 )
 
 
-def _strategy_shape(strategy: str, whole: bool, rule: object, path: tuple[str | int, ...], loc: Locator) -> Iterator[Problem]:
+def _strategy_shape(
+    strategy: str, whole: bool, rule: object, path: tuple[str | int, ...], loc: Locator
+) -> Iterator[Problem]:
     if whole and strategy not in ("delete", "keep"):
-        yield loc.at((*path, "strategy"), f"'{strategy}' applies to a field; a collection is 'delete' or 'keep'")
+        yield loc.at(
+            (*path, "strategy"),
+            f"'{strategy}' applies to a field; a collection is 'delete' or 'keep'",
+        )
     if not whole and strategy == "delete":
-        yield loc.at((*path, "strategy"), "'delete' removes whole rows: target the collection, not a field")
+        yield loc.at(
+            (*path, "strategy"), "'delete' removes whole rows: target the collection, not a field"
+        )
     if strategy == "hash" and getattr(rule, "secret", None) is None:
         yield loc.at(path, "'hash' needs a secret: secret: {$env: COVENANT_HASH_KEY}")
     if strategy == "rewrite" and getattr(rule, "value", None) is None:
@@ -213,7 +250,10 @@ def _uses(d: Declaration, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
     purposes = {p.key for p in d.purposes}
     for i, p in enumerate(d.purposes):
         if p.data_use not in t.uses:
-            yield loc.at(("purposes", i, "data_use"), f"unknown data use '{p.data_use}'{_hint(p.data_use, t.uses)}")
+            yield loc.at(
+                ("purposes", i, "data_use"),
+                f"unknown data use '{p.data_use}'{_hint(p.data_use, t.uses)}",
+            )
     for i, r in enumerate(d.recipients):
         for j, key in enumerate(r.purposes):
             if key not in purposes:

@@ -111,7 +111,10 @@ def _kept(e: Edge, hops: dict[str, int]) -> bool:
 def _topological(
     hops: dict[str, int], inputs: dict[str, list[Input]], after: dict[str, tuple[str, ...]]
 ) -> list[str]:
-    preds = {k: {i.source for i in v if i.source} | {a for a in after[k] if a in hops} for k, v in inputs.items()}
+    preds = {
+        k: {i.source for i in v if i.source} | {a for a in after[k] if a in hops}
+        for k, v in inputs.items()
+    }
     order: list[str] = []
     done: set[str] = set()
     pending = sorted(hops, key=lambda k: (hops[k], k))

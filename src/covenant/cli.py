@@ -1,0 +1,226 @@
+"""The ``covenant`` command line.
+
+Every command prints a readable summary, or JSON with ``--json``, and turns a
+:class:`CovenantError` into its message and exit code: never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from covenant.declaration import load
+from covenant.engine.identity import normalize, parse_pairs
+from covenant.errors import CovenantError
+
+app = typer.Typer(
+    name="covenant",
+    help="Keep every promise your privacy statement makes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+dsr = typer.Typer(
+    help="Run a data subject request: access, erase or correct.", no_args_is_help=True
+)
+app.add_typer(dsr, name="dsr")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration, covenant.yml.")]
+IdentityOpt = Annotated[
+    list[str],
+    typer.Option("--identity", "-i", help="type=value, e.g. email=ana@example.com. Repeatable."),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print structured JSON instead of a summary.")
+]
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except CovenantError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+
+
+@app.command()
+def check(config: ConfigOpt, as_json: JsonOpt = False) -> None:
+    """Validate the declaration; exit non-zero listing every problem."""
+    from covenant.errors import DeclarationError
+
+    try:
+        loaded = load(config)
+    except DeclarationError as exc:
+        if as_json:
+            print(
+                json.dumps({"ok": False, "problems": [p.__dict__ for p in exc.problems]}, indent=2)
+            )
+        else:
+            err.print(exc.message, markup=False, highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    cat = loaded.catalog
+    fields = sum(len(c.fields) for c in cat.collections.values())
+    if as_json:
+        print(json.dumps({"ok": True, "collections": len(cat.collections), "fields": fields}))
+    else:
+        out.print(f"[green]ok[/]: {len(cat.collections)} collections, {fields} fields, no problems")
+
+
+@dsr.command("access")
+def dsr_access(
+    config: ConfigOpt,
+    identity: IdentityOpt,
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the package (.zip).")
+    ] = Path("access.zip"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Find one person's data and write it as a portable package (JSON, CSV, HTML)."""
+    from covenant.engine.access import access
+    from covenant.engine.session import Session
+
+    def run() -> dict[str, Any]:
+        loaded = load(config)
+        ids = normalize(parse_pairs(identity), loaded.catalog, loaded.declaration.identities)
+        with Session(loaded) as session:
+            return access(session, ids, out_path).to_dict()
+
+    result = guarded(run)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    table = Table("collection", "rows", "withheld columns", title="Access request")
+    for c in result["collections"]:
+        table.add_row(c["collection"], str(c["rows"]), ", ".join(c["excluded"]))
+    out.print(table)
+    out.print(
+        f"{result['total_rows']} rows written to [bold]{result['package']}[/] (sha256 {result['sha256'][:16]}…)"
+    )
+    _manual(result["manual"])
+
+
+@dsr.command("erase")
+def dsr_erase(config: ConfigOpt, identity: IdentityOpt, as_json: JsonOpt = False) -> None:
+    """Erase one person's data by the declared strategies, then prove it by re-reading."""
+    from covenant.engine.erase import ErasureNotProven, erase
+    from covenant.engine.session import Session
+
+    def run() -> dict[str, Any]:
+        loaded = load(config)
+        ids = normalize(parse_pairs(identity), loaded.catalog, loaded.declaration.identities)
+        with Session(loaded) as session:
+            try:
+                return erase(session, ids).to_dict()
+            except ErasureNotProven as exc:
+                _print_erasure(exc.result.to_dict(), as_json)
+                raise
+
+    result = guarded(run)
+    _print_erasure(result, as_json)
+
+
+def _print_erasure(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    table = Table(
+        "collection",
+        "action",
+        "found",
+        "deleted",
+        "masked",
+        "kept",
+        "why kept",
+        "left",
+        title="Erasure",
+    )
+    for c in result["collections"]:
+        why = "; ".join(
+            [x for x in (c["held_reason"] if c["held"] else None, c["kept_reason"]) if x]
+            + [f"{k['field']}: {k['reason']}" for k in c["kept_fields"]]
+        )
+        table.add_row(
+            c["collection"],
+            c["action"],
+            str(c["found"]),
+            str(c["deleted"]),
+            str(c["masked"]),
+            str(c["held"]),
+            why,
+            str(c["remaining"]),
+        )
+    out.print(table)
+    if result["verified"]:
+        out.print("[green]verified[/]: re-read every collection; no erasable personal data remains")
+    _manual(result["manual"])
+
+
+@dsr.command("correct")
+def dsr_correct(
+    config: ConfigOpt,
+    identity: IdentityOpt,
+    sets: Annotated[
+        list[str], typer.Option("--set", help="dataset.collection.field=value. Repeatable.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Set declared fields of one person's rows to new values; show before and after."""
+    from covenant.engine.correct import correct, parse_sets
+    from covenant.engine.session import Session
+
+    def run() -> dict[str, Any]:
+        loaded = load(config)
+        ids = normalize(parse_pairs(identity), loaded.catalog, loaded.declaration.identities)
+        changes = parse_sets(sets)
+        with Session(loaded) as session:
+            return correct(session, ids, changes).to_dict()
+
+    result = guarded(run)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    table = Table("collection", "row", "before", "after", title="Correction")
+    for coll, rows in result["collection_changes"].items():
+        for r in rows:
+            table.add_row(
+                coll,
+                json.dumps(r["key"], default=str),
+                json.dumps(r["before"], default=str),
+                json.dumps(r["after"], default=str),
+            )
+    out.print(table)
+    out.print("[green]verified[/]: the new values read back as written")
+
+
+def _manual(collections: list[str]) -> None:
+    if collections:
+        out.print(
+            "[yellow]manual[/]: these systems have no connector; staff must handle: "
+            + ", ".join(collections)
+        )
+
+
+def _mount_optional() -> None:
+    try:
+        from covenant.demo.cli import app as demo_app
+    except ImportError:  # the demo package is optional while it is being built
+        return
+    app.add_typer(demo_app, name="demo")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    sys.exit(app())  # pragma: no cover

@@ -1,0 +1,255 @@
+"""The erasure request: apply each collection's strategy, then prove nothing erasable is left.
+
+Three phases, so no success is ever reported without evidence:
+
+1. **Find.** Walk the plan once, capturing each collection's selector and,
+   where fields are updated, the primary keys of the rows to change and the
+   old values to hash.
+2. **Change.** Per database, in one transaction: deletes children before
+   parents (so foreign keys hold), then field updates by primary key. Rows
+   under a retention hold are excluded by the statements themselves.
+3. **Prove.** Re-read every collection with the selectors captured in phase 1
+   (not by re-walking from the identities: once a parent is erased a fresh
+   walk would find nothing and prove nothing) and count what should be gone.
+
+Running it twice is safe: the second run finds nothing or only held rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from covenant.connectors.base import (
+    Assignment,
+    Delete,
+    Hash,
+    HoldFilter,
+    Match,
+    Mutation,
+    Selector,
+    SetNull,
+    SetValue,
+    Update,
+)
+from covenant.declaration.catalog import Catalog
+from covenant.engine.identity import Identities, as_dict
+from covenant.engine.plan import Plan, Step, plan
+from covenant.engine.policy import CollectionPolicy, FieldAction, resolve
+from covenant.engine.results import CollectionErasure, ErasureResult, KeptField
+from covenant.engine.session import Session
+from covenant.engine.walk import Found, walk
+from covenant.errors import CovenantError, ErasureIncomplete
+
+
+def erase(
+    session: Session, identities: Identities, *, request_id: str | None = None
+) -> ErasureResult:
+    loaded = session.loaded
+    the_plan = plan(loaded.catalog, identities)
+    policies = resolve(loaded.declaration, loaded.catalog, session.now)
+    secrets = _secrets(policies, the_plan)  # before any change: a missing key stops everything
+    def wanted(step: Step) -> list[str]:
+        return _columns(step, policies, loaded.catalog)
+
+    found = walk(session, the_plan, identities, columns=wanted, capture=wanted)
+    report = {c: _before(session, c, found[c], policies[c]) for c in found}
+    by_system: dict[str, list[tuple[str, Mutation]]] = defaultdict(list)
+    for coll in _delete_order(loaded.catalog, list(found)):
+        for m in _mutations(coll, found[coll], policies[coll], loaded.catalog, secrets):
+            by_system[session.system_of(coll)].append((coll, m))
+    for items in by_system.values():
+        affected = session.connector(items[0][0]).apply([m for _, m in items])
+        for (coll, m), n in zip(items, affected, strict=True):
+            if isinstance(m, Delete):
+                report[coll].deleted += n
+            else:
+                report[coll].masked = max(report[coll].masked, n)
+    for coll, entry in report.items():
+        if entry.action == "delete":
+            entry.found = entry.deleted + entry.held
+        elif entry.action == "update" and not policies[coll].changes:
+            entry.found = session.connector(coll).count(coll, found[coll].selector)
+        entry.remaining = _remaining(session, coll, found[coll], policies[coll], loaded.catalog, secrets)
+    result = ErasureResult(
+        request_id=request_id or str(uuid.uuid4()),
+        identities=as_dict(identities),
+        verified=all(e.remaining == 0 for e in report.values()),
+        collections=[report[s.collection] for s in the_plan.steps if s.collection in report],
+        manual=[s.collection for s in the_plan.steps if session.is_manual(s.collection)],
+    )
+    if not result.verified:
+        left = ", ".join(
+            f"{e.collection} ({e.remaining})" for e in result.collections if e.remaining
+        )
+        raise ErasureNotProven(result, f"erasable personal data remains after erasure: {left}")
+    return result
+
+
+class ErasureNotProven(ErasureIncomplete):
+    """Erasable personal data remains after the erasure ran."""
+
+    def __init__(self, result: ErasureResult, message: str) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _secrets(policies: dict[str, CollectionPolicy], the_plan: Plan) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for coll in the_plan.collections:
+        for action in policies[coll].changes.values():
+            if action.strategy == "hash" and action.secret is not None:
+                value = os.environ.get(action.secret.env, "")
+                if len(value) < 16:
+                    raise CovenantError(
+                        f"environment variable {action.secret.env} must hold the hash key "
+                        "(at least 16 characters) used by the 'hash' erasure strategy"
+                    )
+                out[action.secret.env] = value.encode()
+    return out
+
+
+def _columns(step: Step, policies: dict[str, CollectionPolicy], catalog: Catalog) -> list[str]:
+    policy = policies[step.collection]
+    if policy.mode != "update" or not policy.changes:
+        return []
+    pk = list(catalog.collections[step.collection].primary_key)
+    hashed = [f for f, a in policy.changes.items() if a.strategy == "hash"]
+    return [*pk, *hashed]
+
+
+def _hold(policy: CollectionPolicy, held: bool) -> HoldFilter | None:
+    h = policy.hold
+    return HoldFilter(h.anchor, h.cutoff, held) if h else None
+
+
+def _target(coll: str, found: Found, policy: CollectionPolicy, catalog: Catalog) -> Selector:
+    """The rows to change: by primary key for updates, so the selector survives the change."""
+    if policy.mode == "update":
+        pk = catalog.collections[coll].primary_key
+        if len(pk) == 1 and pk[0] in found.values:
+            return Selector((Match(pk[0], frozenset(found.values[pk[0]])),), _hold(policy, False))
+    return found.selector.narrowed(_hold(policy, False))
+
+
+def _before(
+    session: Session, coll: str, found: Found, policy: CollectionPolicy
+) -> CollectionErasure:
+    connector = session.connector(coll)
+    entry = CollectionErasure(collection=coll, action=policy.mode, kept_reason=policy.reason)
+    # Found rows are counted from work already done where possible (rows the
+    # walk read, or deleted + held after the change) to keep queries per
+    # collection low; only collections kept whole need their own count.
+    if policy.mode == "keep":
+        entry.found = connector.count(coll, found.selector)
+    elif policy.mode == "update" and policy.changes:
+        entry.found = found.rows
+    if policy.hold and not found.selector.empty:
+        entry.held = connector.count(coll, found.selector.narrowed(_hold(policy, True)))
+        entry.held_reason = f"{policy.hold.reason} (retention rule '{policy.hold.rule}')"
+    entry.masked_fields = sorted(policy.changes) if policy.mode == "update" else []
+    entry.kept_fields = [
+        KeptField(f, a.reason or "")
+        for f, a in sorted(policy.fields.items())
+        if a.strategy == "keep"
+    ]
+    return entry
+
+
+def _mutations(
+    coll: str, found: Found, policy: CollectionPolicy, catalog: Catalog, secrets: dict[str, bytes]
+) -> list[Mutation]:
+    if found.selector.empty or policy.mode == "keep":
+        return []
+    if policy.mode == "delete":
+        return [Delete(coll, found.selector.narrowed(_hold(policy, False)))]
+    if not policy.changes:
+        return []
+    assignments = {f: _assignment(f, a, found, secrets) for f, a in policy.changes.items()}
+    return [Update(coll, _target(coll, found, policy, catalog), assignments)]
+
+
+def _assignment(
+    name: str, action: FieldAction, found: Found, secrets: dict[str, bytes]
+) -> Assignment:
+    if action.strategy == "null":
+        return SetNull()
+    if action.strategy == "rewrite":
+        return SetValue(action.value)
+    return Hash(_hashes(name, action, found, secrets))
+
+
+def _hashes(name: str, action: FieldAction, found: Found, secrets: dict[str, bytes]) -> dict[Any, str]:
+    assert action.secret is not None
+    key = secrets[action.secret.env]
+    return {v: keyed_hash(key, v) for v in found.values.get(name, ()) if v is not None}
+
+
+def keyed_hash(key: bytes, value: Any) -> str:
+    """HMAC-SHA-256 (RFC 2104) of the value's text: stable per key, not reversible without it."""
+    return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _expectations(found: Found, policy: CollectionPolicy, secrets: dict[str, bytes]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, action in policy.changes.items():
+        if action.strategy == "null":
+            out[name] = None
+        elif action.strategy == "rewrite":
+            out[name] = action.value
+        else:
+            # The field must now hold one of the hashes just written (or
+            # nothing): checking "not an old value" would pass if the old
+            # values had not been captured at all.
+            out[name] = frozenset(_hashes(name, action, found, secrets).values())
+    return out
+
+
+def _remaining(
+    session: Session,
+    coll: str,
+    found: Found,
+    policy: CollectionPolicy,
+    catalog: Catalog,
+    secrets: dict[str, bytes],
+) -> int:
+    connector = session.connector(coll)
+    if policy.mode == "keep" or found.selector.empty:
+        return 0
+    if policy.mode == "delete":
+        return connector.count(coll, found.selector.narrowed(_hold(policy, False)))
+    if not policy.changes:
+        return 0
+    target = _target(coll, found, policy, catalog)
+    if target.empty and found.rows:
+        return found.rows  # rows were found but their keys were not: nothing can be proven
+    return connector.count(coll, target, where_not=_expectations(found, policy, secrets))
+
+
+def _delete_order(catalog: Catalog, collections: Sequence[str]) -> list[str]:
+    """Children (collections holding a reference) before the parents they reference."""
+    present = set(collections)
+    parents: dict[str, set[str]] = {c: set() for c in collections}
+    for c in collections:
+        for f in catalog.collections[c].fields.values():
+            for ref in f.references:
+                if ref.collection in present and ref.collection != c:
+                    parents[c].add(ref.collection)
+    children: dict[str, set[str]] = {c: set() for c in collections}
+    for c, ps in parents.items():
+        for p in ps:
+            children[p].add(c)
+    order: list[str] = []
+    done: set[str] = set()
+    pending = list(collections)
+    while pending:
+        ready = [c for c in pending if children[c] <= done] or pending[:1]
+        order.extend(ready)
+        done.update(ready)
+        pending = [c for c in pending if c not in done]
+    return order

@@ -1,0 +1,96 @@
+"""Executing a traversal plan: one set-based read per collection, in dependency order.
+
+The walk turns each plan step into a :class:`Selector` from the requester's
+identities and the values earlier steps found, streams the rows to a
+caller-supplied sink, and keeps only the distinct values later steps need.
+It never loads a whole table: a step reads only rows its selector matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from covenant.connectors.base import Match, Selector
+from covenant.engine.identity import Identities
+from covenant.engine.plan import Plan, Step
+from covenant.engine.session import Session
+
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass
+class Found:
+    """What the walk learned about one collection."""
+
+    selector: Selector
+    rows: int = 0
+    values: dict[str, set[Any]] = field(default_factory=dict)
+
+
+Sink = Callable[[Step, Sequence[str], Iterator[Rows]], None]
+
+
+def selector_for(step: Step, identities: Identities, found: dict[str, Found]) -> Selector:
+    matches: dict[str, set[Any]] = {}
+    for i in step.inputs:
+        if i.identity is not None:
+            values: Iterable[Any] = identities.get(i.identity, ())
+        elif i.source is not None and i.source_field is not None and i.source in found:
+            values = found[i.source].values.get(i.source_field, ())
+        else:
+            values = ()
+        matches.setdefault(i.field, set()).update(v for v in values if v is not None)
+    return Selector(tuple(Match(f, frozenset(v)) for f, v in matches.items()))
+
+
+def walk(
+    session: Session,
+    plan: Plan,
+    identities: Identities,
+    *,
+    columns: Callable[[Step], Sequence[str]],
+    capture: Callable[[Step], Sequence[str]] = lambda step: (),
+    sink: Sink | None = None,
+) -> dict[str, Found]:
+    """Run ``plan``; feed each step's rows (only ``columns(step)``) to ``sink``.
+
+    The distinct values of the fields later steps need, and of ``capture(step)``,
+    are kept in :attr:`Found.values`; nothing else is held in memory.
+
+    A step whose ``columns`` are empty and that feeds nothing downstream is
+    not read at all: erasure of a leaf needs only its selector.
+    """
+    found: dict[str, Found] = {}
+    for step in plan.steps:
+        if session.is_manual(step.collection):
+            continue
+        selector = selector_for(step, identities, found)
+        outputs = sorted(plan.outputs(step.collection) | set(capture(step)))
+        wanted = list(dict.fromkeys([*columns(step), *outputs]))
+        record = Found(selector=selector, values={o: set() for o in outputs})
+        found[step.collection] = record
+        if not wanted or selector.empty:
+            if sink is not None:
+                sink(step, wanted, iter(()))
+            continue
+        batches = _tracked(
+            session.connector(step.collection).read(step.collection, wanted, selector),
+            wanted,
+            record,
+        )
+        if sink is not None:
+            sink(step, wanted, batches)
+        for _ in batches:  # drain whatever the sink left unread
+            pass
+    return found
+
+
+def _tracked(batches: Iterator[Rows], columns: list[str], record: Found) -> Iterator[Rows]:
+    slots = [(columns.index(o), record.values[o]) for o in record.values]
+    for batch in batches:
+        record.rows += len(batch)
+        for index, bucket in slots:
+            bucket.update(r[index] for r in batch)
+        yield batch

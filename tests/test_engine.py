@@ -1,0 +1,176 @@
+"""The engine end to end on SQLite, PostgreSQL and MariaDB, with the mini shop."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from covenant.declaration import load
+from covenant.engine.access import access
+from covenant.engine.correct import correct
+from covenant.engine.erase import ErasureNotProven, erase, keyed_hash
+from covenant.engine.identity import normalize
+from covenant.engine.session import Session
+from covenant.errors import ConnectorError, CorrectionError, IdentityError
+from tests import mini_store as m
+
+HASH_KEY = "test-hash-key-0123456789"
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[m.MiniStore]:
+    monkeypatch.setenv("MINI_DB_URL", db_url)
+    monkeypatch.setenv("MINI_HASH_KEY", HASH_KEY)
+    built = m.build(db_url, tmp_path)
+    yield built
+    built.engine.dispose()
+
+
+def session_for(store: m.MiniStore) -> Session:
+    return Session(load(store.config), now=m.NOW)
+
+
+def ids(session: Session, **given: str) -> dict[str, tuple[str, ...]]:
+    loaded = session.loaded
+    return normalize(list(given.items()), loaded.catalog, loaded.declaration.identities)
+
+
+def test_access_finds_rows_across_hops_and_withholds_secrets(store: m.MiniStore, tmp_path: Path) -> None:
+    out = tmp_path / "ana.zip"
+    with session_for(store) as s:
+        result = access(s, ids(s, email="ANA.LÓPEZ@example.com", phone="+1 555 000 1111"), out)
+    counts = {c.collection: c.rows for c in result.collections}
+    assert counts == {
+        "mini.calls": 1, "mini.customers": 1, "mini.orders": 2, "mini.sessions": 2, "mini.order_items": 3,
+    }
+    customers = next(c for c in result.collections if c.collection == "mini.customers")
+    assert customers.excluded == ["password_hash"]
+    with zipfile.ZipFile(out) as z:
+        data = json.loads(z.read("data.json"))
+        assert "$argon2id" not in z.read("data.json").decode()
+    rows = data["collections"]["mini.customers"]["rows"]
+    assert rows[0]["email"] == m.ANA and "password_hash" not in rows[0]
+
+
+def test_access_for_a_subject_with_no_data_writes_a_valid_empty_package(store: m.MiniStore, tmp_path: Path) -> None:
+    out = tmp_path / "nobody.zip"
+    with session_for(store) as s:
+        result = access(s, ids(s, email="nobody@example.com"), out)
+    assert result.total_rows == 0
+    with zipfile.ZipFile(out) as z:
+        assert z.testzip() is None
+        data = json.loads(z.read("data.json"))
+    assert all(c["rows"] == [] for c in data["collections"].values())
+
+
+def test_erase_applies_strategies_honours_holds_and_proves_it(store: m.MiniStore) -> None:
+    with session_for(store) as s:
+        result = erase(s, ids(s, email=m.ANA, phone="+15550001111"))
+    assert result.verified
+    by = {c.collection: c for c in result.collections}
+    assert (by["mini.orders"].deleted, by["mini.orders"].held) == (1, 1)
+    assert (by["mini.order_items"].deleted, by["mini.order_items"].held) == (2, 1)
+    assert "Tax law" in (by["mini.orders"].held_reason or "")
+    assert by["mini.sessions"].deleted == 2
+    assert by["mini.customers"].masked == 1
+    assert [k.field for k in by["mini.customers"].kept_fields] == ["id"]
+    ana = store.rows(m.customers, m.customers.c.id == 1)[0]
+    assert ana.email == keyed_hash(HASH_KEY.encode(), m.ANA)
+    assert ana.name is None and ana.password_hash == "!erased"
+    assert [r.id for r in store.rows(m.orders)] == [11, 12]
+    assert [r.id for r in store.rows(m.order_items)] == [102, 103]
+    assert [r.id for r in store.rows(m.sessions)] == [1002, 1003]
+    call = store.rows(m.calls, m.calls.c.id == 1)[0]
+    assert call.phone is None and call.notes == "[erased]"
+    bob = store.rows(m.customers, m.customers.c.id == 2)[0]
+    assert bob.email == m.BOB and bob.name == "Bob O'Brien"
+    assert store.rows(m.calls, m.calls.c.id == 2)[0].notes == "Someone else"
+
+
+def test_erase_twice_is_safe(store: m.MiniStore) -> None:
+    with session_for(store) as s:
+        erase(s, ids(s, email=m.ANA))
+    with session_for(store) as s:
+        again = erase(s, ids(s, email=m.ANA))
+    assert again.verified
+    assert all(c.deleted == 0 and c.masked == 0 for c in again.collections)
+    assert store.count(m.orders) == 2
+
+
+def test_erase_never_reports_success_when_data_remains(
+    store: m.MiniStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connector that acknowledges changes it did not make: the proof must catch it.
+    from covenant.connectors.sql import SQLConnector
+
+    monkeypatch.setattr(SQLConnector, "apply", lambda self, mutations: [0] * len(mutations))
+    with session_for(store) as s, pytest.raises(ErasureNotProven) as caught:
+        erase(s, ids(s, email=m.ANA))
+    left = {c.collection: c.remaining for c in caught.value.result.collections}
+    assert left["mini.sessions"] == 2 and left["mini.customers"] == 1 and left["mini.orders"] == 1
+    assert not caught.value.result.verified
+
+
+def test_erase_without_hash_key_changes_nothing(store: m.MiniStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MINI_HASH_KEY")
+    with session_for(store) as s, pytest.raises(Exception, match="MINI_HASH_KEY"):
+        erase(s, ids(s, email=m.ANA))
+    assert store.count(m.sessions) == 4 and store.count(m.orders) == 3
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["' OR 1=1 --", 'a"; DROP TABLE customers; --', "ünïcødé@exämple.com", "x" * 300, "%", "_"],
+)
+def test_hostile_identities_match_nothing_and_change_nothing(store: m.MiniStore, hostile: str) -> None:
+    with session_for(store) as s:
+        result = erase(s, ids(s, email=hostile))
+    assert result.verified and all(c.deleted == 0 and c.masked == 0 for c in result.collections)
+    assert store.count(m.customers) == 2 and store.count(m.sessions) == 4
+
+
+def test_correct_sets_values_and_shows_before_and_after(store: m.MiniStore) -> None:
+    with session_for(store) as s:
+        result = correct(s, ids(s, email=m.ANA), {"mini.customers": {"name": "Ana María López"}})
+    (change,) = result.collection_changes["mini.customers"]
+    assert change.before == {"name": "Ana López"} and change.after == {"name": "Ana María López"}
+    assert store.rows(m.customers, m.customers.c.id == 1)[0].name == "Ana María López"
+    assert store.rows(m.customers, m.customers.c.id == 2)[0].name == "Bob O'Brien"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"mini.orders": {"total_cents": "lots"}}, "not a valid int"),
+        ({"mini.orders": {"customer_id": "2"}}, "cannot be corrected"),
+        ({"mini.customers": {"id": "7"}}, "cannot be corrected"),
+        ({"mini.customers": {"nickname": "x"}}, "no declared field"),
+        ({"mini.nowhere": {"x": "y"}}, "unknown collection"),
+        ({"mini.customers": {"name": "x" * 201}}, "longer than"),
+    ],
+)
+def test_correct_refuses_bad_values_and_changes_nothing(
+    store: m.MiniStore, changes: dict[str, dict[str, str]], message: str
+) -> None:
+    with session_for(store) as s, pytest.raises(CorrectionError, match=message):
+        correct(s, ids(s, email=m.ANA), changes)
+    assert store.rows(m.customers, m.customers.c.id == 1)[0].name == "Ana López"
+    assert {r.total_cents for r in store.rows(m.orders)} == {1999, 4999, 999}
+
+
+def test_unknown_identity_type_is_a_clear_error(store: m.MiniStore) -> None:
+    with session_for(store) as s, pytest.raises(IdentityError, match="unknown identity type 'passport'"):
+        ids(s, passport="X123")
+
+
+def test_unreachable_database_fails_before_changing_anything(
+    store: m.MiniStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MINI_DB_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with session_for(store) as s, pytest.raises(ConnectorError, match="cannot connect|failed"):
+        erase(s, ids(s, email=m.ANA))
+    assert store.count(m.customers) == 2 and store.count(m.sessions) == 4
