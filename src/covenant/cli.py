@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -64,7 +65,7 @@ def check(config: ConfigOpt, as_json: JsonOpt = False) -> None:
     except DeclarationError as exc:
         if as_json:
             print(
-                json.dumps({"ok": False, "problems": [p.__dict__ for p in exc.problems]}, indent=2)
+                json.dumps({"ok": False, "problems": [asdict(p) for p in exc.problems]}, indent=2)
             )
         else:
             err.print(exc.message, markup=False, highlight=False)

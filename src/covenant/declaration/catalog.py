@@ -132,7 +132,9 @@ def _field(f: DatasetField, dataset: str) -> FieldInfo:
         data_type = meta.data_type
         for ref in meta.references or []:
             target_coll, _, target_field = ref.field.partition(".")
-            refs.append(Reference(f"{ref.dataset}.{target_coll}", target_field, ref.direction))
+            raw = getattr(ref.direction, "value", ref.direction)
+            direction: Direction = "from" if raw == "from" else "to" if raw == "to" else None
+            refs.append(Reference(f"{ref.dataset}.{target_coll}", target_field, direction))
     return FieldInfo(
         name=f.name,
         categories=tuple(f.data_categories or ()),

@@ -8,6 +8,7 @@ read only when a later step needs their values to follow a reference.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,7 +25,8 @@ from covenant.engine.walk import Rows, walk
 def exported_columns(loaded: Loaded, collection: str) -> tuple[list[str], list[str]]:
     """(columns written to the package, columns withheld by the access policy)."""
     excluded = loaded.declaration.access.exclude_categories
-    keep, drop = [], []
+    keep: list[str] = []
+    drop: list[str] = []
     for f in loaded.catalog.collections[collection].fields.values():
         hidden = any(loaded.taxonomy.is_within(c, x) for c in f.categories for x in excluded)
         (drop if hidden else keep).append(f.name)
@@ -38,7 +40,7 @@ def access(
     request_id = request_id or str(uuid.uuid4())
     the_plan = plan(loaded.catalog, identities)
     writer = PackageWriter(
-        out, loaded, identities=_flat(identities), request_id=request_id, generated_at=session.now
+        out, loaded, identities=_flat(identities), request_id=request_id, generated_at=session.now.replace(tzinfo=dt.UTC)
     )
     report: list[CollectionAccess] = []
 
@@ -71,7 +73,7 @@ def access(
         identities=as_dict(identities),
         package=str(summary.path),
         sha256=summary.sha256,
-        bytes=summary.bytes,
+        bytes=summary.size_bytes,
         collections=report,
         manual=manual,
     )

@@ -148,7 +148,7 @@ def _pk(loaded: Loaded, collection: str) -> list[str]:
 
 def _typed(session: Session, collection: str, fields: Mapping[str, str]) -> dict[str, Any]:
     types = session.connector(collection).column_types(collection)
-    out = {}
+    out: dict[str, Any] = {}
     for f, v in fields.items():
         column = types.get(f)
         if column is None:

@@ -76,9 +76,8 @@ def plan(catalog: Catalog, identities: Iterable[str]) -> Plan:
     edges = [e for e in catalog.edges() if e.source in active and e.target in active]
     hops = _hops(seeds, edges)
     inputs = {key: list(seeds.get(key, [])) for key in hops}
-    for e in edges:
-        if _kept(e, hops):
-            inputs[e.target].append(Input(e.target_field, None, e.source, e.source_field))
+    for e in _oriented(edges, hops):
+        inputs[e.target].append(Input(e.target_field, None, e.source, e.source_field))
     order = _topological(hops, inputs, {k: active[k].after for k in hops})
     steps = tuple(Step(k, hops[k], tuple(_dedupe(inputs[k]))) for k in order)
     unreachable = tuple(sorted(set(active) - set(hops)))
@@ -100,12 +99,37 @@ def _hops(seeds: dict[str, list[Input]], edges: list[Edge]) -> dict[str, int]:
     return hops
 
 
-def _kept(e: Edge, hops: dict[str, int]) -> bool:
-    if e.source not in hops or e.target not in hops or e.source == e.target:
-        return False
-    if hops[e.source] < hops[e.target]:
-        return True
-    return hops[e.source] == hops[e.target] and e.directed
+def _oriented(edges: list[Edge], hops: dict[str, int]) -> list[Edge]:
+    """The edges the walk follows, guaranteed acyclic.
+
+    Edges that go one hop further out are always kept. A directed edge between
+    two collections at the same hop is kept unless it would close a cycle,
+    which validation reports anyway; the planner stays safe without it.
+    """
+    usable = [e for e in edges if e.source in hops and e.target in hops and e.source != e.target]
+    kept = [e for e in usable if hops[e.source] < hops[e.target]]
+    succ: dict[str, set[str]] = {}
+    for e in kept:
+        succ.setdefault(e.source, set()).add(e.target)
+    same = [e for e in usable if hops[e.source] == hops[e.target] and e.directed]
+    for e in sorted(same, key=lambda e: (e.source, e.target, e.source_field, e.target_field)):
+        if not _reaches(succ, e.target, e.source):
+            kept.append(e)
+            succ.setdefault(e.source, set()).add(e.target)
+    return kept
+
+
+def _reaches(succ: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, stack = {start}, [start]
+    while stack:
+        node = stack.pop()
+        if node == goal:
+            return True
+        for nxt in succ.get(node, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
 
 
 def _topological(

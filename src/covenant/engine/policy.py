@@ -69,13 +69,13 @@ def resolve(
     for key in catalog.collections:
         whole = by_collection.get(key)
         fields = {
-            name: FieldAction(r.strategy, r.value, r.secret, r.reason)  # type: ignore[arg-type]
+            name: FieldAction(r.strategy, r.value, r.secret, r.reason)
             for name, r in by_field.get(key, {}).items()
             if r.strategy != "delete"
         }
         mode: Mode = "update"
         if whole is not None and whole.strategy in ("delete", "keep"):
-            mode = whole.strategy  # type: ignore[assignment]
+            mode = whole.strategy
         out[key] = CollectionPolicy(
             key, mode, fields, holds.get(key), whole.reason if whole else None
         )

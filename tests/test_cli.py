@@ -1,0 +1,86 @@
+"""The command line: readable summaries, --json, and clear errors with exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from covenant.cli import app
+from tests import mini_store as m
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    url = f"sqlite:///{tmp_path}/shop.db"
+    monkeypatch.setenv("MINI_DB_URL", url)
+    monkeypatch.setenv("MINI_HASH_KEY", "cli-test-hash-key-0123")
+    store = m.build(url, tmp_path)
+    store.engine.dispose()
+    return store.config
+
+
+def test_check_ok_and_json(config: Path) -> None:
+    result = runner.invoke(app, ["check", "--config", str(config)])
+    assert result.exit_code == 0 and "5 collections" in result.stdout
+    result = runner.invoke(app, ["check", "--config", str(config), "--json"])
+    assert json.loads(result.stdout) == {"ok": True, "collections": 5, "fields": 19}
+
+
+def test_check_fails_with_located_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "covenant.yml"
+    bad.write_text("organization: {name: x}\n")
+    result = runner.invoke(app, ["check", "--config", str(bad), "--json"])
+    assert result.exit_code == 2
+    problems = json.loads(result.stdout)["problems"]
+    assert any(p["message"] == "missing 'datasets': declare at least one dataset" for p in problems)
+    assert all(p["file"] == str(bad) for p in problems)
+
+
+def test_access_erase_correct_round_trip(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ana.zip"
+    args = ["--config", str(config), "--identity", f"email={m.ANA}"]
+    result = runner.invoke(app, ["dsr", "access", *args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total_rows"] == 8 and out.exists()
+
+    result = runner.invoke(app, ["dsr", "correct", *args, "--set", "mini.customers.name=Ana M.", "--json"])
+    assert result.exit_code == 0, result.output
+    change = json.loads(result.stdout)["collection_changes"]["mini.customers"][0]
+    assert change["after"] == {"name": "Ana M."}
+
+    result = runner.invoke(app, ["dsr", "erase", *args])
+    assert result.exit_code == 0, result.output
+    assert "verified" in result.stdout and "Tax law" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["dsr", "access", "--identity", "passport=1"], 2, "unknown identity type 'passport'"),
+        (["dsr", "access", "--identity", "email"], 2, "write an identity as type=value"),
+        (["dsr", "access", "--identity", "email=a\x00b@x.com"], 2, "control characters"),
+        (["dsr", "access", "--identity", "email=" + "a" * 400], 2, "longer than"),
+        (["dsr", "correct", "--identity", "email=a@b.c", "--set", "nonsense"], 2, "write a correction"),
+    ],
+)
+def test_bad_input_is_a_clear_error(config: Path, args: list[str], code: int, message: str) -> None:
+    result = runner.invoke(app, [*args[:2], "--config", str(config), *args[2:]])
+    assert result.exit_code == code
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_unreachable_database_is_a_clear_error(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINI_DB_URL", "mysql+pymysql://root@127.0.0.1:1/none")
+    result = runner.invoke(app, ["dsr", "erase", "--config", str(config), "--identity", "email=a@b.c"])
+    assert result.exit_code == 3 and "cannot connect" in result.stderr
+
+
+def test_missing_env_reference_is_named(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MINI_DB_URL")
+    result = runner.invoke(app, ["dsr", "access", "--config", str(config), "--identity", "email=a@b.c"])
+    assert result.exit_code == 3 and "MINI_DB_URL is not set" in result.stderr

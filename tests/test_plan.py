@@ -1,0 +1,96 @@
+"""The traversal planner, pure: no database involved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from covenant.declaration import load
+from covenant.declaration.catalog import Catalog, CollectionInfo, FieldInfo, Reference
+from covenant.engine.plan import plan
+
+MINI = Path(__file__).parent / "fixtures" / "mini" / "covenant.yml"
+
+
+def test_multi_hop_from_email() -> None:
+    p = plan(load(MINI).catalog, ["email"])
+    assert p.collections == ["mini.customers", "mini.orders", "mini.sessions", "mini.order_items"]
+    items = p.step("mini.order_items")
+    assert items.hop == 2 and items.inputs[0].source == "mini.orders"
+    assert p.outputs("mini.customers") == {"id"}
+    assert p.unreachable == ("mini.calls",)
+
+
+def test_second_identity_reaches_what_email_cannot() -> None:
+    p = plan(load(MINI).catalog, ["email", "phone"])
+    assert "mini.calls" in p.collections and p.unreachable == ()
+
+
+def test_visitor_by_cookie_only() -> None:
+    p = plan(load(MINI).catalog, ["cookie_id"])
+    assert p.collections == ["mini.sessions"]
+
+
+def _catalog(n: int, links: list[tuple[int, int, str | None]], seeds: set[int]) -> Catalog:
+    refs: dict[int, list[Reference]] = {i: [] for i in range(n)}
+    for a, b, direction in links:
+        if a != b:
+            refs[a].append(Reference(f"d.c{b}", "id", direction))  # type: ignore[arg-type]
+    cat = Catalog()
+    for i in range(n):
+        fields = {
+            "id": FieldInfo("id", ("system.operations",), primary_key=True),
+            "ref": FieldInfo("ref", ("user.unique_id",), references=tuple(refs[i])),
+        }
+        if i in seeds:
+            fields["email"] = FieldInfo("email", ("user.contact.email",), identity="email")
+        cat.collections[f"d.c{i}"] = CollectionInfo(f"d.c{i}", "d", f"c{i}", fields)
+    return cat
+
+
+graphs = st.integers(min_value=1, max_value=9).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(
+            st.tuples(
+                st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from(["from", "to", None])
+            ),
+            max_size=20,
+        ),
+        st.sets(st.integers(0, n - 1), max_size=3),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(graphs)
+def test_plan_invariants(graph: tuple[int, list[tuple[int, int, str | None]], set[int]]) -> None:
+    n, links, seeds = graph
+    cat = _catalog(n, links, seeds)
+    p = plan(cat, ["email"])
+    order = p.collections
+    # Each reachable collection is queried exactly once, and reachable + unreachable = all.
+    assert len(order) == len(set(order))
+    assert set(order) | set(p.unreachable) == set(cat.collections)
+    assert not set(order) & set(p.unreachable)
+    # Every input comes from an identity or a collection planned earlier.
+    position = {c: i for i, c in enumerate(order)}
+    for step in p.steps:
+        assert step.inputs
+        for i in step.inputs:
+            assert (i.identity is not None) != (i.source is not None)
+            if i.source is not None:
+                assert position[i.source] < position[step.collection]
+    # Seeded collections are at hop 0; everything reachable over edges is planned.
+    assert {f"d.c{s}" for s in seeds} == {s.collection for s in p.steps if s.hop == 0}
+    reach = {f"d.c{s}" for s in seeds}
+    changed = True
+    while changed:
+        changed = False
+        for e in cat.edges():
+            if e.source in reach and e.target not in reach:
+                reach.add(e.target)
+                changed = True
+    assert reach == set(order)
