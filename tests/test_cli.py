@@ -26,7 +26,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_check_ok_and_json(config: Path) -> None:
     result = runner.invoke(app, ["check", "--config", str(config)])
-    assert result.exit_code == 0 and "5 collections" in result.stdout
+    assert result.exit_code == 0
+    assert "5 collections" in result.stdout
     result = runner.invoke(app, ["check", "--config", str(config), "--json"])
     assert json.loads(result.stdout) == {"ok": True, "collections": 5, "fields": 19}
 
@@ -46,16 +47,20 @@ def test_access_erase_correct_round_trip(config: Path, tmp_path: Path) -> None:
     args = ["--config", str(config), "--identity", f"email={m.ANA}"]
     result = runner.invoke(app, ["dsr", "access", *args, "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["total_rows"] == 8 and out.exists()
+    assert json.loads(result.stdout)["total_rows"] == 8
+    assert out.exists()
 
-    result = runner.invoke(app, ["dsr", "correct", *args, "--set", "mini.customers.name=Ana M.", "--json"])
+    result = runner.invoke(
+        app, ["dsr", "correct", *args, "--set", "mini.customers.name=Ana M.", "--json"]
+    )
     assert result.exit_code == 0, result.output
     change = json.loads(result.stdout)["collection_changes"]["mini.customers"][0]
     assert change["after"] == {"name": "Ana M."}
 
     result = runner.invoke(app, ["dsr", "erase", *args])
     assert result.exit_code == 0, result.output
-    assert "verified" in result.stdout and "Tax law" in result.stdout
+    assert "verified" in result.stdout
+    assert "Tax law" in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -65,22 +70,35 @@ def test_access_erase_correct_round_trip(config: Path, tmp_path: Path) -> None:
         (["dsr", "access", "--identity", "email"], 2, "write an identity as type=value"),
         (["dsr", "access", "--identity", "email=a\x00b@x.com"], 2, "control characters"),
         (["dsr", "access", "--identity", "email=" + "a" * 400], 2, "longer than"),
-        (["dsr", "correct", "--identity", "email=a@b.c", "--set", "nonsense"], 2, "write a correction"),
+        (
+            ["dsr", "correct", "--identity", "email=a@b.c", "--set", "nonsense"],
+            2,
+            "write a correction",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error(config: Path, args: list[str], code: int, message: str) -> None:
     result = runner.invoke(app, [*args[:2], "--config", str(config), *args[2:]])
     assert result.exit_code == code
-    assert message in result.stderr and "Traceback" not in result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
 
 
-def test_unreachable_database_is_a_clear_error(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_database_is_a_clear_error(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MINI_DB_URL", "mysql+pymysql://root@127.0.0.1:1/none")
-    result = runner.invoke(app, ["dsr", "erase", "--config", str(config), "--identity", "email=a@b.c"])
-    assert result.exit_code == 3 and "cannot connect" in result.stderr
+    result = runner.invoke(
+        app, ["dsr", "erase", "--config", str(config), "--identity", "email=a@b.c"]
+    )
+    assert result.exit_code == 3
+    assert "cannot connect" in result.stderr
 
 
 def test_missing_env_reference_is_named(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MINI_DB_URL")
-    result = runner.invoke(app, ["dsr", "access", "--config", str(config), "--identity", "email=a@b.c"])
-    assert result.exit_code == 3 and "MINI_DB_URL is not set" in result.stderr
+    result = runner.invoke(
+        app, ["dsr", "access", "--config", str(config), "--identity", "email=a@b.c"]
+    )
+    assert result.exit_code == 3
+    assert "MINI_DB_URL is not set" in result.stderr

@@ -39,7 +39,11 @@ def fields(data: dict, collection: str) -> list[dict]:  # type: ignore[type-arg]
 def test_the_fixture_loads(mini: Path) -> None:
     loaded = load(mini / "covenant.yml")
     assert set(loaded.catalog.collections) == {
-        "mini.customers", "mini.orders", "mini.order_items", "mini.sessions", "mini.calls",
+        "mini.customers",
+        "mini.orders",
+        "mini.order_items",
+        "mini.sessions",
+        "mini.calls",
     }
     assert loaded.catalog.identity_types() == {"email", "phone", "cookie_id"}
 
@@ -77,9 +81,11 @@ def test_every_problem_is_reported_at_once_with_file_line_and_path(mini: Path) -
     assert f"{shop}:" in text
     assert "unknown data category 'user.nmae'; did you mean 'user.name'?" in text
     assert "references missing field 'mini.customers.uid'" in text
-    assert "no identity can reach this collection" in text and "(mini.island)" in text
+    assert "no identity can reach this collection" in text
+    assert "(mini.island)" in text
     assert "unknown system 'warehouse'" in text
-    assert "personal data without an erasure strategy" in text and "mini.calls.notes" in text
+    assert "personal data without an erasure strategy" in text
+    assert "mini.calls.notes" in text
     assert "mini.island.note" in text
     assert all(line.split(":")[1].isdigit() for line in found), found
 
@@ -100,16 +106,46 @@ def test_reference_cycle_is_reported(mini: Path) -> None:
     [
         (lambda d: d["organization"].pop("controller"), "required key 'controller' is missing"),
         (lambda d: d.update(surprise=1), "surprise: unknown key"),
-        (lambda d: d["systems"][0]["connection"].update(url="postgresql://u:hunter2@db/shop"), "holds a password"),
-        (lambda d: d["erasure"].append({"target": "mini.customers.name", "strategy": "shred"}), "Input should be"),
-        (lambda d: d["erasure"].append({"target": "mini.orders", "strategy": "null"}), "applies to a field"),
-        (lambda d: d["erasure"].append({"target": "mini.orders.total_cents", "strategy": "delete"}), "target the collection"),
-        (lambda d: d["erasure"].append({"target": "mini.orders.total_cents", "strategy": "hash"}), "'hash' needs a secret"),
-        (lambda d: d["erasure"].append({"target": "mini.orders.total_cents", "strategy": "keep"}), "'keep' needs the 'reason'"),
-        (lambda d: d["erasure"].append({"target": "mini.nothing.x", "strategy": "null"}), "unknown collection in target"),
+        (
+            lambda d: d["systems"][0]["connection"].update(url="postgresql://u:hunter2@db/shop"),
+            "holds a password",
+        ),
+        (
+            lambda d: d["erasure"].append({"target": "mini.customers.name", "strategy": "shred"}),
+            "Input should be",
+        ),
+        (
+            lambda d: d["erasure"].append({"target": "mini.orders", "strategy": "null"}),
+            "applies to a field",
+        ),
+        (
+            lambda d: d["erasure"].append(
+                {"target": "mini.orders.total_cents", "strategy": "delete"}
+            ),
+            "target the collection",
+        ),
+        (
+            lambda d: d["erasure"].append(
+                {"target": "mini.orders.total_cents", "strategy": "hash"}
+            ),
+            "'hash' needs a secret",
+        ),
+        (
+            lambda d: d["erasure"].append(
+                {"target": "mini.orders.total_cents", "strategy": "keep"}
+            ),
+            "'keep' needs the 'reason'",
+        ),
+        (
+            lambda d: d["erasure"].append({"target": "mini.nothing.x", "strategy": "null"}),
+            "unknown collection in target",
+        ),
         (lambda d: d["retention"][0].update(anchor="created"), "has no field 'created'"),
         (lambda d: d["retention"][0].update(duration="forever"), "write a duration"),
-        (lambda d: d["access"].update(exclude_categories=["user.pasword"]), "unknown data category 'user.pasword'"),
+        (
+            lambda d: d["access"].update(exclude_categories=["user.pasword"]),
+            "unknown data category 'user.pasword'",
+        ),
         (lambda d: d["systems"].append(dict(d["systems"][0])), "declared twice"),
     ],
 )

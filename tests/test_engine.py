@@ -39,13 +39,19 @@ def ids(session: Session, **given: str) -> dict[str, tuple[str, ...]]:
     return normalize(list(given.items()), loaded.catalog, loaded.declaration.identities)
 
 
-def test_access_finds_rows_across_hops_and_withholds_secrets(store: m.MiniStore, tmp_path: Path) -> None:
+def test_access_finds_rows_across_hops_and_withholds_secrets(
+    store: m.MiniStore, tmp_path: Path
+) -> None:
     out = tmp_path / "ana.zip"
     with session_for(store) as s:
         result = access(s, ids(s, email="ANA.LÓPEZ@example.com", phone="+1 555 000 1111"), out)
     counts = {c.collection: c.rows for c in result.collections}
     assert counts == {
-        "mini.calls": 1, "mini.customers": 1, "mini.orders": 2, "mini.sessions": 2, "mini.order_items": 3,
+        "mini.calls": 1,
+        "mini.customers": 1,
+        "mini.orders": 2,
+        "mini.sessions": 2,
+        "mini.order_items": 3,
     }
     customers = next(c for c in result.collections if c.collection == "mini.customers")
     assert customers.excluded == ["password_hash"]
@@ -53,10 +59,13 @@ def test_access_finds_rows_across_hops_and_withholds_secrets(store: m.MiniStore,
         data = json.loads(z.read("data.json"))
         assert "$argon2id" not in z.read("data.json").decode()
     rows = data["collections"]["mini.customers"]["rows"]
-    assert rows[0]["email"] == m.ANA and "password_hash" not in rows[0]
+    assert rows[0]["email"] == m.ANA
+    assert "password_hash" not in rows[0]
 
 
-def test_access_for_a_subject_with_no_data_writes_a_valid_empty_package(store: m.MiniStore, tmp_path: Path) -> None:
+def test_access_for_a_subject_with_no_data_writes_a_valid_empty_package(
+    store: m.MiniStore, tmp_path: Path
+) -> None:
     out = tmp_path / "nobody.zip"
     with session_for(store) as s:
         result = access(s, ids(s, email="nobody@example.com"), out)
@@ -80,14 +89,17 @@ def test_erase_applies_strategies_honours_holds_and_proves_it(store: m.MiniStore
     assert [k.field for k in by["mini.customers"].kept_fields] == ["id"]
     ana = store.rows(m.customers, m.customers.c.id == 1)[0]
     assert ana.email == keyed_hash(HASH_KEY.encode(), m.ANA)
-    assert ana.name is None and ana.password_hash == "!erased"
+    assert ana.name is None
+    assert ana.password_hash == "!erased"
     assert [r.id for r in store.rows(m.orders)] == [11, 12]
     assert [r.id for r in store.rows(m.order_items)] == [102, 103]
     assert [r.id for r in store.rows(m.sessions)] == [1002, 1003]
     call = store.rows(m.calls, m.calls.c.id == 1)[0]
-    assert call.phone is None and call.notes == "[erased]"
+    assert call.phone is None
+    assert call.notes == "[erased]"
     bob = store.rows(m.customers, m.customers.c.id == 2)[0]
-    assert bob.email == m.BOB and bob.name == "Bob O'Brien"
+    assert bob.email == m.BOB
+    assert bob.name == "Bob O'Brien"
     assert store.rows(m.calls, m.calls.c.id == 2)[0].notes == "Someone else"
 
 
@@ -111,33 +123,43 @@ def test_erase_never_reports_success_when_data_remains(
     with session_for(store) as s, pytest.raises(ErasureNotProven) as caught:
         erase(s, ids(s, email=m.ANA))
     left = {c.collection: c.remaining for c in caught.value.result.collections}
-    assert left["mini.sessions"] == 2 and left["mini.customers"] == 1 and left["mini.orders"] == 1
+    assert left["mini.sessions"] == 2
+    assert left["mini.customers"] == 1
+    assert left["mini.orders"] == 1
     assert not caught.value.result.verified
 
 
-def test_erase_without_hash_key_changes_nothing(store: m.MiniStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_erase_without_hash_key_changes_nothing(
+    store: m.MiniStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MINI_HASH_KEY")
     with session_for(store) as s, pytest.raises(Exception, match="MINI_HASH_KEY"):
         erase(s, ids(s, email=m.ANA))
-    assert store.count(m.sessions) == 4 and store.count(m.orders) == 3
+    assert store.count(m.sessions) == 4
+    assert store.count(m.orders) == 3
 
 
 @pytest.mark.parametrize(
     "hostile",
     ["' OR 1=1 --", 'a"; DROP TABLE customers; --', "ünïcødé@exämple.com", "x" * 300, "%", "_"],
 )
-def test_hostile_identities_match_nothing_and_change_nothing(store: m.MiniStore, hostile: str) -> None:
+def test_hostile_identities_match_nothing_and_change_nothing(
+    store: m.MiniStore, hostile: str
+) -> None:
     with session_for(store) as s:
         result = erase(s, ids(s, email=hostile))
-    assert result.verified and all(c.deleted == 0 and c.masked == 0 for c in result.collections)
-    assert store.count(m.customers) == 2 and store.count(m.sessions) == 4
+    assert result.verified
+    assert all(c.deleted == 0 and c.masked == 0 for c in result.collections)
+    assert store.count(m.customers) == 2
+    assert store.count(m.sessions) == 4
 
 
 def test_correct_sets_values_and_shows_before_and_after(store: m.MiniStore) -> None:
     with session_for(store) as s:
         result = correct(s, ids(s, email=m.ANA), {"mini.customers": {"name": "Ana María López"}})
     (change,) = result.collection_changes["mini.customers"]
-    assert change.before == {"name": "Ana López"} and change.after == {"name": "Ana María López"}
+    assert change.before == {"name": "Ana López"}
+    assert change.after == {"name": "Ana María López"}
     assert store.rows(m.customers, m.customers.c.id == 1)[0].name == "Ana María López"
     assert store.rows(m.customers, m.customers.c.id == 2)[0].name == "Bob O'Brien"
 
@@ -163,7 +185,10 @@ def test_correct_refuses_bad_values_and_changes_nothing(
 
 
 def test_unknown_identity_type_is_a_clear_error(store: m.MiniStore) -> None:
-    with session_for(store) as s, pytest.raises(IdentityError, match="unknown identity type 'passport'"):
+    with (
+        session_for(store) as s,
+        pytest.raises(IdentityError, match="unknown identity type 'passport'"),
+    ):
         ids(s, passport="X123")
 
 
@@ -171,6 +196,24 @@ def test_unreachable_database_fails_before_changing_anything(
     store: m.MiniStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MINI_DB_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
-    with session_for(store) as s, pytest.raises(ConnectorError, match="cannot connect|failed"):
+    with session_for(store) as s, pytest.raises(ConnectorError, match=r"cannot connect|failed"):
         erase(s, ids(s, email=m.ANA))
-    assert store.count(m.customers) == 2 and store.count(m.sessions) == 4
+    assert store.count(m.customers) == 2
+    assert store.count(m.sessions) == 4
+
+
+def test_value_lists_larger_than_a_statement_allows_are_split(
+    store: m.MiniStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # With one value per statement every selector is split; results must not change.
+    from covenant.connectors import sql
+
+    monkeypatch.setattr(sql, "CHUNK", 1)
+    with session_for(store) as s:
+        got = access(s, ids(s, email=m.ANA, phone="+15550001111"), tmp_path / "a.zip")
+        assert {c.collection: c.rows for c in got.collections}["mini.order_items"] == 3
+        result = erase(s, ids(s, email=m.ANA, phone="+15550001111"))
+    assert result.verified
+    by = {c.collection: c for c in result.collections}
+    assert (by["mini.order_items"].deleted, by["mini.order_items"].held) == (2, 1)
+    assert [r.id for r in store.rows(m.sessions)] == [1002, 1003]

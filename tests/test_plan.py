@@ -18,14 +18,16 @@ def test_multi_hop_from_email() -> None:
     p = plan(load(MINI).catalog, ["email"])
     assert p.collections == ["mini.customers", "mini.orders", "mini.sessions", "mini.order_items"]
     items = p.step("mini.order_items")
-    assert items.hop == 2 and items.inputs[0].source == "mini.orders"
+    assert items.hop == 2
+    assert items.inputs[0].source == "mini.orders"
     assert p.outputs("mini.customers") == {"id"}
     assert p.unreachable == ("mini.calls",)
 
 
 def test_second_identity_reaches_what_email_cannot() -> None:
     p = plan(load(MINI).catalog, ["email", "phone"])
-    assert "mini.calls" in p.collections and p.unreachable == ()
+    assert "mini.calls" in p.collections
+    assert p.unreachable == ()
 
 
 def test_visitor_by_cookie_only() -> None:

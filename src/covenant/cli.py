@@ -105,8 +105,9 @@ def dsr_access(
     for c in result["collections"]:
         table.add_row(c["collection"], str(c["rows"]), ", ".join(c["excluded"]))
     out.print(table)
+    digest = result["sha256"][:16]
     out.print(
-        f"{result['total_rows']} rows written to [bold]{result['package']}[/] (sha256 {result['sha256'][:16]}…)"
+        f"{result['total_rows']} rows written to [bold]{result['package']}[/] (sha256 {digest}…)"
     )
     _manual(result["manual"])
 
@@ -136,32 +137,24 @@ def _print_erasure(result: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(result, indent=2, default=str))
         return
     table = Table(
-        "collection",
-        "action",
-        "found",
-        "deleted",
-        "masked",
-        "kept",
-        "why kept",
-        "left",
-        title="Erasure",
+        "collection", "action", "found", "deleted", "masked", "kept", "left", title="Erasure"
     )
+    reasons: list[str] = []
     for c in result["collections"]:
-        why = "; ".join(
-            [x for x in (c["held_reason"] if c["held"] else None, c["kept_reason"]) if x]
-            + [f"{k['field']}: {k['reason']}" for k in c["kept_fields"]]
-        )
-        table.add_row(
-            c["collection"],
-            c["action"],
-            str(c["found"]),
-            str(c["deleted"]),
-            str(c["masked"]),
-            str(c["held"]),
-            why,
-            str(c["remaining"]),
-        )
+        counts = (c["found"], c["deleted"], c["masked"], c["held"], c["remaining"])
+        table.add_row(c["collection"], c["action"], *(str(n) for n in counts))
+        if c["held"]:
+            reasons.append(f"{c['collection']}: {c['held']} rows held: {c['held_reason']}")
+        if c["kept_reason"]:
+            reasons.append(f"{c['collection']}: kept: {c['kept_reason']}")
+        reasons += [
+            f"{c['collection']}.{k['field']}: kept: {k['reason']}" for k in c["kept_fields"]
+        ]
     out.print(table)
+    if reasons:
+        out.print("[bold]What was kept, and why[/]")
+        for line in reasons:
+            out.print(f"  - {line}", highlight=False)
     if result["verified"]:
         out.print("[green]verified[/]: re-read every collection; no erasable personal data remains")
     _manual(result["manual"])

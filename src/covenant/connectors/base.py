@@ -97,6 +97,13 @@ Mutation = Delete | Update
 
 
 @dataclass(frozen=True, slots=True)
+class CountRequest:
+    collection: str
+    selector: Selector
+    where_not: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ColumnType:
     python_type: type
     length: int | None = None
@@ -130,6 +137,10 @@ class Connector(ABC):
         or one of these, such as the keyed hashes just written). A row is
         counted when any field breaks its expectation.
         """
+
+    def count_many(self, requests: Sequence[CountRequest]) -> list[int]:
+        """Several counts at once; a connector may answer them in one round trip."""
+        return [self.count(r.collection, r.selector, where_not=r.where_not) for r in requests]
 
     @abstractmethod
     def apply(self, mutations: Sequence[Mutation]) -> list[int]:

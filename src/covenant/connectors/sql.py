@@ -1,10 +1,11 @@
-"""The SQL connector: SQLite, PostgreSQL and MariaDB/MySQL through SQLAlchemy 2 Core.
+"""The SQL connector: SQLite, PostgreSQL and MariaDB/MySQL through SQLAlchemy 2.
 
-Every call compiles to one set-based statement per collection. Tables are
-described from the catalog, not reflected, so a request costs no schema
-round-trips; reflection happens only to validate a correction's values.
-Value lists larger than ``CHUNK`` are split across statements, because each
-backend caps the number of bound parameters in one statement.
+Every call is one set-based statement per collection (the counts of a whole
+erasure proof are one statement per database). Tables are described from the
+catalog, not reflected, so a request costs no schema round-trips; reflection
+happens only to validate a correction's values. Value lists larger than
+``CHUNK`` are split across statements, because each backend caps the number
+of bound parameters in one statement.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from sqlalchemy.engine import URL, Engine, make_url
 from covenant.connectors.base import (
     ColumnType,
     Connector,
+    CountRequest,
     Delete,
     Hash,
-    HoldFilter,
     Match,
     Mutation,
     Selector,
@@ -30,6 +31,7 @@ from covenant.connectors.base import (
     SetValue,
     Update,
 )
+from covenant.connectors.sqltext import Renderer
 from covenant.declaration.catalog import CollectionInfo
 from covenant.declaration.model import EnvRef, System
 from covenant.errors import ConnectorError
@@ -91,43 +93,13 @@ class SQLConnector(Connector):
             raise ConnectorError(f"system '{system.key}' has no connection")
         self.url = resolve_url(system.connection.url, base_dir)
         self.engine = make_engine(self.url)
-        self._tables: dict[str, sa.TableClause] = {}
+        self.sql = Renderer(self.engine.dialect)
 
     def __repr__(self) -> str:
         return f"SQLConnector({self.url.render_as_string(hide_password=True)})"
 
-    # -- statements -------------------------------------------------------
-
-    def table(self, collection: str) -> sa.TableClause:
-        if collection not in self._tables:
-            info = self.collections[collection]
-            self._tables[collection] = sa.table(info.name, *(sa.column(f) for f in info.fields))
-        return self._tables[collection]
-
-    def _where(self, t: sa.TableClause, selector: Selector) -> Iterator[sa.ColumnElement[bool]]:
-        """One WHERE clause per chunk of values; a single clause in the usual case."""
-        matches = [m for m in selector.any_of if m.values]
-        total = sum(len(m.values) for m in matches)
-        hold = self._hold(t, selector.hold)
-        if total <= CHUNK:
-            clauses = [t.c[m.field].in_(list(m.values)) for m in matches]
-            yield sa.and_(sa.or_(*clauses), *hold)
-            return
-        for m in matches:
-            values = list(m.values)
-            for i in range(0, len(values), CHUNK):
-                yield sa.and_(t.c[m.field].in_(values[i : i + CHUNK]), *hold)
-
-    @staticmethod
-    def _hold(t: sa.TableClause, hold: HoldFilter | None) -> list[sa.ColumnElement[bool]]:
-        if hold is None:
-            return []
-        anchor = t.c[hold.anchor]
-        held = sa.or_(anchor.is_(None), anchor >= hold.cutoff)
-        return [held if hold.held else sa.not_(held)]
-
-    def _chunked(self, selector: Selector) -> bool:
-        return sum(len(m.values) for m in selector.any_of) > CHUNK
+    def _table(self, collection: str) -> str:
+        return self.collections[collection].name
 
     # -- interface --------------------------------------------------------
 
@@ -144,19 +116,17 @@ class SQLConnector(Connector):
     def _read(
         self, collection: str, columns: Sequence[str], selector: Selector, batch_size: int
     ) -> Iterator[list[tuple[Any, ...]]]:
-        if selector.empty:
-            return
-        t = self.table(collection)
-        dedupe = self._chunked(selector) and len([m for m in selector.any_of if m.values]) > 1
+        parts = chunks(selector)
+        # A row matching two chunks would come back twice; the key tells them apart.
         pk = self.collections[collection].primary_key
-        keep = [columns.index(k) for k in pk if k in columns] if dedupe else []
+        keep = [columns.index(k) for k in pk if k in columns] if len(parts) > 1 else []
         seen: set[tuple[Any, ...]] = set()
         with self._connect() as conn:
-            for where in self._where(t, selector):
-                stmt = sa.select(*(t.c[c] for c in columns)).where(where)
-                result = conn.execution_options(yield_per=batch_size).execute(stmt)
-                for part in result.partitions(batch_size):
-                    rows = [tuple(r) for r in part]
+            for part in parts:
+                stmt, params = self.sql.select(self._table(collection), columns, part)
+                result = conn.execution_options(yield_per=batch_size).execute(stmt, params)
+                for batch in result.partitions(batch_size):
+                    rows = [tuple(r) for r in batch]
                     if keep:
                         rows = [r for r in rows if _first(seen, tuple(r[i] for i in keep))]
                     if rows:
@@ -165,34 +135,53 @@ class SQLConnector(Connector):
     def count(
         self, collection: str, selector: Selector, *, where_not: Mapping[str, Any] | None = None
     ) -> int:
-        try:
-            return self._count(collection, selector, where_not)
-        except sa.exc.DBAPIError as exc:
-            raise ConnectorError(
-                f"{self.system.key}: counting {collection} failed: {_reason(exc)}"
-            ) from None
+        return self.count_many([CountRequest(collection, selector, where_not)])[0]
 
-    def _count(
-        self, collection: str, selector: Selector, where_not: Mapping[str, Any] | None
-    ) -> int:
-        if selector.empty:
-            return 0
-        t = self.table(collection)
-        extra = _violations(t, where_not) if where_not else []
-        if self._chunked(selector):
-            pk = list(self.collections[collection].primary_key) or list(
-                self.collections[collection].fields
+    def count_many(self, requests: Sequence[CountRequest]) -> list[int]:
+        """All counts as scalar subqueries of one SELECT: one round trip, not one per collection."""
+        out = [0] * len(requests)
+        simple = []
+        for i, r in enumerate(requests):
+            if r.selector.empty:
+                continue
+            if len(chunks(r.selector)) > 1:
+                out[i] = self._count_chunked(r)
+            else:
+                simple.append(i)
+        if not simple:
+            return out
+        parts = [
+            self.sql.count_subquery(
+                self._table(requests[i].collection),
+                requests[i].selector,
+                requests[i].where_not,
+                f"q{i}_",
             )
-            seen: set[tuple[Any, ...]] = set()
+            for i in simple
+        ]
+        stmt, params = self.sql.counts(parts)
+        try:
             with self._connect() as conn:
-                for where in self._where(t, selector):
-                    stmt = sa.select(*(t.c[c] for c in pk)).where(where, *extra)
-                    seen.update(tuple(r) for r in conn.execute(stmt))
-            return len(seen)
-        with self._connect() as conn:
-            (where,) = list(self._where(t, selector))
-            stmt = sa.select(sa.func.count()).select_from(t).where(where, *extra)
-            return int(conn.execute(stmt).scalar_one())
+                row = conn.execute(stmt, params).one()
+        except sa.exc.DBAPIError as exc:
+            raise ConnectorError(f"{self.system.key}: counting failed: {_reason(exc)}") from None
+        for i, value in zip(simple, row, strict=True):
+            out[i] = int(value)
+        return out
+
+    def _count_chunked(self, r: CountRequest) -> int:
+        """Distinct keys across chunks, since one row may match several."""
+        info = self.collections[r.collection]
+        key = list(info.primary_key) or list(info.fields)
+        seen: set[tuple[Any, ...]] = set()
+        try:
+            with self._connect() as conn:
+                for part in chunks(r.selector):
+                    stmt, params = self.sql.keys(info.name, key, part, r.where_not)
+                    seen.update(tuple(row) for row in conn.execute(stmt, params))
+        except sa.exc.DBAPIError as exc:
+            raise ConnectorError(f"{self.system.key}: counting failed: {_reason(exc)}") from None
+        return len(seen)
 
     def apply(self, mutations: Sequence[Mutation]) -> list[int]:
         affected: list[int] = []
@@ -200,8 +189,9 @@ class SQLConnector(Connector):
             with self.engine.begin() as conn:
                 for mutation in mutations:
                     totals: dict[str, int] = {}
-                    for part, stmt in self._statements(mutation):
-                        totals[part] = totals.get(part, 0) + max(conn.execute(stmt).rowcount, 0)
+                    for part, (stmt, params) in self._statements(mutation):
+                        result = conn.execute(stmt, params)
+                        totals[part] = totals.get(part, 0) + max(result.rowcount, 0)
                     # Rows, not statements: an update that nulls some fields and
                     # hashes others touches each row more than once.
                     affected.append(totals.get("rows", max(totals.values(), default=0)))
@@ -211,31 +201,30 @@ class SQLConnector(Connector):
             ) from None
         return affected
 
-    def _statements(self, mutation: Mutation) -> Iterator[tuple[str, sa.Executable]]:
+    def _statements(
+        self, mutation: Mutation
+    ) -> Iterator[tuple[str, tuple[sa.TextClause, dict[str, Any]]]]:
         """Statements for one mutation, each tagged with what its row count measures."""
-        if mutation.selector.empty:
-            return
-        t = self.table(mutation.collection)
-        if isinstance(mutation, Delete):
-            for where in self._where(t, mutation.selector):
-                yield "rows", sa.delete(t).where(where)
-            return
-        assert isinstance(mutation, Update)
-        plain = {k: _plain(v) for k, v in mutation.assignments.items() if not isinstance(v, Hash)}
-        hashed = {k: v for k, v in mutation.assignments.items() if isinstance(v, Hash)}
-        for where in self._where(t, mutation.selector):
+        table = self._table(mutation.collection)
+        for part in chunks(mutation.selector):
+            if isinstance(mutation, Delete):
+                yield "rows", self.sql.delete(table, part)
+                continue
+            assert isinstance(mutation, Update)
+            plain = {
+                k: _plain(v) for k, v in mutation.assignments.items() if not isinstance(v, Hash)
+            }
             if plain:
-                yield "rows", sa.update(t).where(where).values(plain)
-            for name, h in hashed.items():
-                items = list(h.mapping.items())
-                for i in range(0, len(items), CHUNK // 2):
-                    part = dict(items[i : i + CHUNK // 2])
-                    col = t.c[name]
-                    yield name, (
-                        sa.update(t)
-                        .where(where, col.in_(list(part)))
-                        .values({name: sa.case(part, value=col, else_=col)})
-                    )
+                yield "rows", self.sql.update(table, part, plain)
+            for name, h in mutation.assignments.items():
+                if isinstance(h, Hash):
+                    items = list(h.mapping.items())
+                    step = max(1, CHUNK // 4)
+                    for i in range(0, len(items), step):
+                        yield (
+                            name,
+                            self.sql.rehash(table, part, name, dict(items[i : i + step])),
+                        )
 
     def column_types(self, collection: str) -> dict[str, ColumnType]:
         name = self.collections[collection].name
@@ -265,25 +254,26 @@ class SQLConnector(Connector):
             raise ConnectorError(f"{self.system.key}: cannot connect: {_reason(exc)}") from None
 
 
+def chunks(selector: Selector) -> list[Selector]:
+    """The selector, split so no statement binds more than ``CHUNK`` values."""
+    matches = [m for m in selector.any_of if m.values]
+    if not matches:
+        return []
+    if sum(len(m.values) for m in matches) <= CHUNK:
+        return [selector]
+    out = []
+    for m in matches:
+        values = sorted(m.values, key=repr)
+        for i in range(0, len(values), CHUNK):
+            out.append(Selector((Match(m.field, frozenset(values[i : i + CHUNK])),), selector.hold))
+    return out
+
+
 def _plain(a: Any) -> Any:
     if isinstance(a, SetNull):
         return None
     assert isinstance(a, SetValue)
     return a.value
-
-
-def _violations(t: sa.TableClause, where_not: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
-    parts: list[sa.ColumnElement[bool]] = []
-    for name, expected in where_not.items():
-        col = t.c[name]
-        if expected is None:
-            parts.append(col.is_not(None))
-        elif isinstance(expected, frozenset):
-            allowed = [col.not_in(list(expected))] if expected else []
-            parts.append(sa.and_(col.is_not(None), *allowed))
-        else:
-            parts.append(col != expected)
-    return [sa.or_(*parts)] if parts else [sa.false()]
 
 
 def _first(seen: set[tuple[Any, ...]], key: tuple[Any, ...]) -> bool:
@@ -296,6 +286,3 @@ def _first(seen: set[tuple[Any, ...]], key: tuple[Any, ...]) -> bool:
 def _reason(exc: sa.exc.DBAPIError) -> str:
     """The database's own message, first line only, without SQL or parameters."""
     return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-
-
-_ = Match  # re-exported for connector authors reading this module as an example

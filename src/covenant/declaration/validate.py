@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from fideslang.default_taxonomy import DEFAULT_TAXONOMY
+
 from covenant.declaration.catalog import Catalog
 from covenant.declaration.locate import Locator
-from covenant.declaration.model import Declaration
+from covenant.declaration.model import RECIPIENT_TYPES, Declaration
 from covenant.declaration.taxonomy import Taxonomy
 from covenant.errors import Problem
+
+FIDES_SUBJECTS = frozenset(s.fides_key for s in DEFAULT_TAXONOMY.data_subject)
+"""fideslang's data subjects, usable in rules without declaring them in ``subjects``."""
 
 
 def validate(
@@ -33,6 +38,8 @@ def validate(
         _retention(declaration, catalog, locator),
         _collections_named(declaration, catalog, locator),
         _uses(declaration, taxonomy, locator),
+        _statement_keys(declaration, catalog, taxonomy, locator),
+        _rules(declaration, taxonomy, locator),
     )
     return [p for check in checks for p in check]
 
@@ -46,6 +53,9 @@ def _unique_keys(d: Declaration, loc: Locator) -> Iterator[Problem]:
         "recipients",
         "trackers",
         "retention",
+        "kept_until",
+        "subjects",
+        "rules",
     ):
         seen: set[str] = set()
         for i, item in enumerate(getattr(d, section)):
@@ -258,3 +268,41 @@ def _uses(d: Declaration, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
         for j, key in enumerate(r.purposes):
             if key not in purposes:
                 yield loc.at(("recipients", i, "purposes", j), f"unknown purpose '{key}'")
+
+
+def _statement_keys(d: Declaration, c: Catalog, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
+    """Collections and categories named by ``kept_until``, ``subjects``, ``sources``, ``purposes``."""
+    for section in ("kept_until", "subjects"):
+        for i, item in enumerate(getattr(d, section)):
+            for j, key in enumerate(item.collections):
+                if key not in c.collections:
+                    yield loc.at((section, i, "collections", j), f"unknown collection '{key}'")
+    for section in ("sources", "purposes"):
+        for i, item in enumerate(getattr(d, section)):
+            for j, cat in enumerate(item.categories):
+                if cat not in t.categories:
+                    yield loc.at(
+                        (section, i, "categories", j),
+                        f"unknown data category '{cat}'{_hint(cat, t.categories)}",
+                    )
+
+
+def _rules(d: Declaration, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
+    """Every value a rule names must exist, or the rule could never fire."""
+    purposes = {p.key for p in d.purposes}
+    known: dict[str, set[str]] = {
+        "data_categories": set(t.categories),
+        "data_uses": set(t.uses) | purposes,
+        "data_subjects": {s.key for s in d.subjects} | FIDES_SUBJECTS,
+        "recipients": {r.key for r in d.recipients} | set(RECIPIENT_TYPES),
+    }
+    for i, rule in enumerate(d.rules):
+        for dimension, values in known.items():
+            match = getattr(rule, dimension)
+            for j, value in enumerate(match.values if match else []):
+                if value not in values:
+                    yield loc.at(
+                        ("rules", i, dimension, "values", j),
+                        f"unknown {dimension.replace('_', ' ').removesuffix('s')} "
+                        f"'{value}'{_hint(value, values)}",
+                    )

@@ -40,7 +40,11 @@ def access(
     request_id = request_id or str(uuid.uuid4())
     the_plan = plan(loaded.catalog, identities)
     writer = PackageWriter(
-        out, loaded, identities=_flat(identities), request_id=request_id, generated_at=session.now.replace(tzinfo=dt.UTC)
+        out,
+        loaded,
+        identities=_flat(identities),
+        request_id=request_id,
+        generated_at=session.now.replace(tzinfo=dt.UTC),
     )
     report: list[CollectionAccess] = []
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from covenant.connectors.base import (
     Assignment,
+    CountRequest,
     Delete,
     Hash,
     HoldFilter,
@@ -54,28 +55,21 @@ def erase(
     the_plan = plan(loaded.catalog, identities)
     policies = resolve(loaded.declaration, loaded.catalog, session.now)
     secrets = _secrets(policies, the_plan)  # before any change: a missing key stops everything
+
     def wanted(step: Step) -> list[str]:
         return _columns(step, policies, loaded.catalog)
 
     found = walk(session, the_plan, identities, columns=wanted, capture=wanted)
-    report = {c: _before(session, c, found[c], policies[c]) for c in found}
-    by_system: dict[str, list[tuple[str, Mutation]]] = defaultdict(list)
-    for coll in _delete_order(loaded.catalog, list(found)):
-        for m in _mutations(coll, found[coll], policies[coll], loaded.catalog, secrets):
-            by_system[session.system_of(coll)].append((coll, m))
-    for items in by_system.values():
-        affected = session.connector(items[0][0]).apply([m for _, m in items])
-        for (coll, m), n in zip(items, affected, strict=True):
-            if isinstance(m, Delete):
-                report[coll].deleted += n
-            else:
-                report[coll].masked = max(report[coll].masked, n)
+    report = {c: _entry(c, found[c], policies[c]) for c in found}
+    counts = count_all(session, _before(found, policies))
+    for (coll, what), n in counts.items():
+        setattr(report[coll], what, n)
+    _change(session, report, found, policies, secrets)
+    remaining = _remaining(session, found, policies, secrets)
     for coll, entry in report.items():
         if entry.action == "delete":
             entry.found = entry.deleted + entry.held
-        elif entry.action == "update" and not policies[coll].changes:
-            entry.found = session.connector(coll).count(coll, found[coll].selector)
-        entry.remaining = _remaining(session, coll, found[coll], policies[coll], loaded.catalog, secrets)
+        entry.remaining = remaining.get(coll, 0)
     result = ErasureResult(
         request_id=request_id or str(uuid.uuid4()),
         identities=as_dict(identities),
@@ -89,6 +83,44 @@ def erase(
         )
         raise ErasureNotProven(result, f"erasable personal data remains after erasure: {left}")
     return result
+
+
+Key = tuple[str, str]
+
+
+def count_all(session: Session, requests: dict[Key, CountRequest]) -> dict[Key, int]:
+    """Answer every count, one round trip per system."""
+    by_system: dict[str, list[Key]] = defaultdict(list)
+    for key, request in requests.items():
+        by_system[session.system_of(request.collection)].append(key)
+    out: dict[Key, int] = {}
+    for keys in by_system.values():
+        connector = session.connector(requests[keys[0]].collection)
+        for key, n in zip(keys, connector.count_many([requests[k] for k in keys]), strict=True):
+            out[key] = n
+    return out
+
+
+def _change(
+    session: Session,
+    report: dict[str, CollectionErasure],
+    found: dict[str, Found],
+    policies: dict[str, CollectionPolicy],
+    secrets: dict[str, bytes],
+) -> None:
+    """Apply every mutation: one transaction per database, children before parents."""
+    catalog = session.loaded.catalog
+    by_system: dict[str, list[tuple[str, Mutation]]] = defaultdict(list)
+    for coll in _delete_order(catalog, list(found)):
+        for m in _mutations(coll, found[coll], policies[coll], catalog, secrets):
+            by_system[session.system_of(coll)].append((coll, m))
+    for items in by_system.values():
+        affected = session.connector(items[0][0]).apply([m for _, m in items])
+        for (coll, m), n in zip(items, affected, strict=True):
+            if isinstance(m, Delete):
+                report[coll].deleted += n
+            else:
+                report[coll].masked = max(report[coll].masked, n)
 
 
 class ErasureNotProven(ErasureIncomplete):
@@ -137,20 +169,11 @@ def _target(coll: str, found: Found, policy: CollectionPolicy, catalog: Catalog)
     return found.selector.narrowed(_hold(policy, False))
 
 
-def _before(
-    session: Session, coll: str, found: Found, policy: CollectionPolicy
-) -> CollectionErasure:
-    connector = session.connector(coll)
+def _entry(coll: str, found: Found, policy: CollectionPolicy) -> CollectionErasure:
     entry = CollectionErasure(collection=coll, action=policy.mode, kept_reason=policy.reason)
-    # Found rows are counted from work already done where possible (rows the
-    # walk read, or deleted + held after the change) to keep queries per
-    # collection low; only collections kept whole need their own count.
-    if policy.mode == "keep":
-        entry.found = connector.count(coll, found.selector)
-    elif policy.mode == "update" and policy.changes:
-        entry.found = found.rows
-    if policy.hold and not found.selector.empty:
-        entry.held = connector.count(coll, found.selector.narrowed(_hold(policy, True)))
+    if policy.mode == "update" and policy.changes:
+        entry.found = found.rows  # the walk read every matched row to learn its key
+    if policy.hold:
         entry.held_reason = f"{policy.hold.reason} (retention rule '{policy.hold.rule}')"
     entry.masked_fields = sorted(policy.changes) if policy.mode == "update" else []
     entry.kept_fields = [
@@ -159,6 +182,22 @@ def _before(
         if a.strategy == "keep"
     ]
     return entry
+
+
+def _before(
+    found: dict[str, Found], policies: dict[str, CollectionPolicy]
+) -> dict[Key, CountRequest]:
+    """Counts the report needs that the walk did not already give."""
+    requests: dict[Key, CountRequest] = {}
+    for coll, f in found.items():
+        policy = policies[coll]
+        if f.selector.empty:
+            continue
+        if policy.mode == "keep" or (policy.mode == "update" and not policy.changes):
+            requests[(coll, "found")] = CountRequest(coll, f.selector)
+        if policy.hold:
+            requests[(coll, "held")] = CountRequest(coll, f.selector.narrowed(_hold(policy, True)))
+    return requests
 
 
 def _mutations(
@@ -184,7 +223,9 @@ def _assignment(
     return Hash(_hashes(name, action, found, secrets))
 
 
-def _hashes(name: str, action: FieldAction, found: Found, secrets: dict[str, bytes]) -> dict[Any, str]:
+def _hashes(
+    name: str, action: FieldAction, found: Found, secrets: dict[str, bytes]
+) -> dict[Any, str]:
     assert action.secret is not None
     key = secrets[action.secret.env]
     return {v: keyed_hash(key, v) for v in found.values.get(name, ()) if v is not None}
@@ -195,7 +236,9 @@ def keyed_hash(key: bytes, value: Any) -> str:
     return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _expectations(found: Found, policy: CollectionPolicy, secrets: dict[str, bytes]) -> dict[str, Any]:
+def _expectations(
+    found: Found, policy: CollectionPolicy, secrets: dict[str, bytes]
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, action in policy.changes.items():
         if action.strategy == "null":
@@ -212,23 +255,31 @@ def _expectations(found: Found, policy: CollectionPolicy, secrets: dict[str, byt
 
 def _remaining(
     session: Session,
-    coll: str,
-    found: Found,
-    policy: CollectionPolicy,
-    catalog: Catalog,
+    found: dict[str, Found],
+    policies: dict[str, CollectionPolicy],
     secrets: dict[str, bytes],
-) -> int:
-    connector = session.connector(coll)
-    if policy.mode == "keep" or found.selector.empty:
-        return 0
-    if policy.mode == "delete":
-        return connector.count(coll, found.selector.narrowed(_hold(policy, False)))
-    if not policy.changes:
-        return 0
-    target = _target(coll, found, policy, catalog)
-    if target.empty and found.rows:
-        return found.rows  # rows were found but their keys were not: nothing can be proven
-    return connector.count(coll, target, where_not=_expectations(found, policy, secrets))
+) -> dict[str, int]:
+    """Re-read every collection with the selectors captured before the change."""
+    catalog = session.loaded.catalog
+    requests: dict[Key, CountRequest] = {}
+    unproven: dict[str, int] = {}
+    for coll, f in found.items():
+        policy = policies[coll]
+        if policy.mode == "keep" or f.selector.empty:
+            continue
+        if policy.mode == "delete":
+            requests[(coll, "remaining")] = CountRequest(
+                coll, f.selector.narrowed(_hold(policy, False))
+            )
+        elif policy.changes:
+            target = _target(coll, f, policy, catalog)
+            if target.empty and f.rows:
+                unproven[coll] = f.rows  # rows were found but not their keys: nothing is proven
+                continue
+            expected = _expectations(f, policy, secrets)
+            requests[(coll, "remaining")] = CountRequest(coll, target, expected)
+    counts = count_all(session, requests)
+    return {**{c: n for (c, _), n in counts.items()}, **unproven}
 
 
 def _delete_order(catalog: Catalog, collections: Sequence[str]) -> list[str]:

@@ -288,9 +288,19 @@ class PackageWriter:
 
     def _add_text(self, zf: ZipFile, name: str, pieces: Iterator[str] | list[str]) -> None:
         # Rendered text arrives in pieces; the HTML report can run to megabytes.
+        # Pieces are tiny (a tag, a cell); joining them into ~64 KiB blocks
+        # saves a compressor call per piece without holding the whole text.
         with self._member(zf, name, 0) as out:
+            block: list[str] = []
+            size = 0
             for piece in pieces:
-                out.write(_encode(piece))
+                block.append(piece)
+                size += len(piece)
+                if size >= 65536:
+                    out.write(_encode("".join(block)))
+                    block, size = [], 0
+            if block:
+                out.write(_encode("".join(block)))
 
     def _data_json_estimate(self) -> int:
         # UTF-8 takes at most 3 bytes per character counted while spooling.
