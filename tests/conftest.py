@@ -14,7 +14,9 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-PG_ADMIN = os.environ.get("COVENANT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "COVENANT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 MY_ADMIN = os.environ.get("COVENANT_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/")
 BACKENDS = ["sqlite", "postgresql", "mariadb"]
 

@@ -13,8 +13,11 @@ DOCS = Path(__file__).parent.parent / "docs"
 
 def _models() -> list[type[BaseModel]]:
     return [
-        v for v in vars(model).values()
-        if isinstance(v, type) and issubclass(v, BaseModel) and v.__module__ == model.__name__
+        v
+        for v in vars(model).values()
+        if isinstance(v, type)
+        and issubclass(v, BaseModel)
+        and v.__module__ == model.__name__
         and v not in (model.Strict,)
     ]
 
