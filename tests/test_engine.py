@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from covenant.declaration import load
 from covenant.engine.access import access
 from covenant.engine.correct import correct
 from covenant.engine.erase import ErasureNotProven, erase, keyed_hash
 from covenant.engine.identity import normalize
+from covenant.engine.plan import plan
 from covenant.engine.session import Session
 from covenant.errors import ConnectorError, CorrectionError, IdentityError
 from tests import mini_store as m
@@ -217,3 +219,51 @@ def test_value_lists_larger_than_a_statement_allows_are_split(
     by = {c.collection: c for c in result.collections}
     assert (by["mini.order_items"].deleted, by["mini.order_items"].held) == (2, 1)
     assert [r.id for r in store.rows(m.sessions)] == [1002, 1003]
+
+
+def test_database_lost_mid_run_leaves_everything_unchanged(
+    store: m.MiniStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Move the call log into a second system whose database is down: the walk
+    # reads the shop first, then fails on the call center before any change.
+    shop = store.config.parent / "datasets" / "shop.yml"
+    data = yaml.safe_load(shop.read_text())
+    (calls,) = [c for c in data["dataset"][0]["collections"] if c["name"] == "calls"]
+    data["dataset"][0]["collections"].remove(calls)
+    shop.write_text(yaml.safe_dump(data))
+    (store.config.parent / "datasets" / "calls.yml").write_text(
+        yaml.safe_dump({"dataset": [{"fides_key": "zcalls", "collections": [calls]}]})
+    )
+    config = yaml.safe_load(store.config.read_text())
+    config["systems"].append(
+        {"key": "calls_db", "name": "Call center", "connection": {"url": {"$env": "CALLS_URL"}}}
+    )
+    config["datasets"].append({"include": "datasets/calls.yml", "system": "calls_db"})
+    for rule in config["erasure"]:
+        rule["target"] = rule["target"].replace("mini.calls", "zcalls.calls")
+    store.config.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("CALLS_URL", "postgresql+psycopg://nobody@127.0.0.1:1/calls")
+    with session_for(store) as s:
+        plan_order = plan(s.loaded.catalog, ["email", "phone"]).collections
+        assert plan_order.index("mini.customers") < plan_order.index("zcalls.calls")
+        with pytest.raises(ConnectorError, match="calls_db: cannot connect"):
+            erase(s, ids(s, email=m.ANA, phone="+15550001111"))
+    assert store.count(m.sessions) == 4
+    assert store.rows(m.customers, m.customers.c.id == 1)[0].email == m.ANA
+
+
+def test_a_change_the_database_refuses_is_rolled_back_whole(store: m.MiniStore) -> None:
+    # Deleting customers while their held orders still reference them breaks a
+    # foreign key part-way through the transaction: nothing may stay changed.
+    config = yaml.safe_load(store.config.read_text())
+    config["erasure"] = [
+        r for r in config["erasure"] if not r["target"].startswith("mini.customers")
+    ]
+    config["erasure"].append({"target": "mini.customers", "strategy": "delete"})
+    store.config.write_text(yaml.safe_dump(config))
+    with session_for(store) as s, pytest.raises(ConnectorError, match="rolled back"):
+        erase(s, ids(s, email=m.ANA))
+    assert store.count(m.sessions) == 4
+    assert store.count(m.orders) == 3
+    assert store.count(m.order_items) == 4
+    assert store.count(m.customers) == 2
