@@ -85,6 +85,8 @@ def resolve(
 def _holds(rules: list[RetentionRule], now: dt.datetime) -> dict[str, Hold]:
     holds: dict[str, Hold] = {}
     for rule in rules:
+        if not rule.hold:
+            continue  # a maximum-retention limit never keeps data a person asked to erase
         cutoff = subtract(now, rule.duration)
         for coll in rule.collections:
             current = holds.get(coll)
