@@ -102,3 +102,15 @@ def test_missing_env_reference_is_named(config: Path, monkeypatch: pytest.Monkey
     )
     assert result.exit_code == 3
     assert "MINI_DB_URL is not set" in result.stderr
+
+
+def test_demo_run_builds_the_store_and_runs_both_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COVENANT_HASH_KEY", raising=False)
+    result = runner.invoke(app, ["demo", "run", str(tmp_path / "demo"), "--customers", "30"])
+    assert result.exit_code == 0, result.output
+    assert "Access request" in result.stdout
+    assert "verified: re-read every collection" in result.stdout
+    assert "Tax law requires us to keep sales records" in result.stdout
+    assert list((tmp_path / "demo").glob("access-customer-*.zip"))

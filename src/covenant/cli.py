@@ -101,6 +101,11 @@ def dsr_access(
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
+    print_access(result)
+
+
+def print_access(result: dict[str, Any]) -> None:
+    """The access result as a table, for people."""
     table = Table("collection", "rows", "withheld columns", title="Access request")
     for c in result["collections"]:
         table.add_row(c["collection"], str(c["rows"]), ", ".join(c["excluded"]))
@@ -125,17 +130,22 @@ def dsr_erase(config: ConfigOpt, identity: IdentityOpt, as_json: JsonOpt = False
             try:
                 return erase(session, ids).to_dict()
             except ErasureNotProven as exc:
-                _print_erasure(exc.result.to_dict(), as_json)
+                _erasure_out(exc.result.to_dict(), as_json)
                 raise
 
     result = guarded(run)
-    _print_erasure(result, as_json)
+    _erasure_out(result, as_json)
 
 
-def _print_erasure(result: dict[str, Any], as_json: bool) -> None:
+def _erasure_out(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result, indent=2, default=str))
-        return
+    else:
+        print_erasure(result)
+
+
+def print_erasure(result: dict[str, Any]) -> None:
+    """The erasure result as a table, with what was kept and why, for people."""
     table = Table(
         "collection", "action", "found", "deleted", "masked", "kept", "left", title="Erasure"
     )
@@ -143,8 +153,11 @@ def _print_erasure(result: dict[str, Any], as_json: bool) -> None:
     for c in result["collections"]:
         counts = (c["found"], c["deleted"], c["masked"], c["held"], c["remaining"])
         table.add_row(c["collection"], c["action"], *(str(n) for n in counts))
+        if not c["found"]:
+            continue
         if c["held"]:
-            reasons.append(f"{c['collection']}: {c['held']} rows held: {c['held_reason']}")
+            rows = "row" if c["held"] == 1 else "rows"
+            reasons.append(f"{c['collection']}: {c['held']} {rows} held: {c['held_reason']}")
         if c["kept_reason"]:
             reasons.append(f"{c['collection']}: kept: {c['kept_reason']}")
         reasons += [

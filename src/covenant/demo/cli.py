@@ -33,8 +33,10 @@ def demo() -> None:
 @app.command("create")
 def create_command(
     directory: Annotated[
-        Path, typer.Argument(help="Folder for covenant.yml, datasets/ and (by default) store.db.",
-                             file_okay=False)
+        Path,
+        typer.Argument(
+            help="Folder for covenant.yml, datasets/ and (by default) store.db.", file_okay=False
+        ),
     ],
     customers: Annotated[
         int, typer.Option(min=1, help="Customers to create; about 100 rows each.")
@@ -42,19 +44,24 @@ def create_command(
     seed: Annotated[int, typer.Option(help="Same seed and size, same rows.")] = 1,
     database_url: Annotated[
         str | None,
-        typer.Option(help="Load into this PostgreSQL or MariaDB/MySQL database instead of "
-                          "SQLite, e.g. postgresql://postgres@127.0.0.1:5432/shop. Its demo "
-                          "tables are replaced; nothing else is touched."),
+        typer.Option(
+            help="Load into this PostgreSQL or MariaDB/MySQL database instead of "
+            "SQLite, e.g. postgresql://postgres@127.0.0.1:5432/shop. Its demo "
+            "tables are replaced; nothing else is touched."
+        ),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the result as JSON.")
-    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create the demo store's tables and rows, and write its declaration."""
     err = Console(stderr=True)
     try:
-        store = create(directory, customers=customers, seed=seed, database_url=database_url,
-                       progress=not json_output and err.is_terminal)
+        store = create(
+            directory,
+            customers=customers,
+            seed=seed,
+            database_url=database_url,
+            progress=not json_output and err.is_terminal,
+        )
     except CovenantError as error:
         err.print(f"[bold red]Error:[/] {error.message}", highlight=False)
         raise typer.Exit(error.exit_code) from None
@@ -96,9 +103,62 @@ def _identities(store: DemoStore) -> Table:
             kinds.append(("device_id", c.device_id))
         for i, (kind, value) in enumerate(kinds):
             table.add_row(who if i == 0 else "", kind, value, end_section=i == len(kinds) - 1)
-    table.add_row("Visitor without an account", "cookie_id", s.anonymous_cookie_id,
-                  end_section=True)
-    table.add_row("Contest entrant, not a customer", "email", s.contest_only_email,
-                  end_section=True)
+    table.add_row(
+        "Visitor without an account", "cookie_id", s.anonymous_cookie_id, end_section=True
+    )
+    table.add_row(
+        "Contest entrant, not a customer", "email", s.contest_only_email, end_section=True
+    )
     table.add_row("Caller known only to the call center", "phone", s.call_only_phone)
     return table
+
+
+@app.command("run")
+def run_command(
+    directory: Annotated[
+        Path,
+        typer.Argument(help="Folder for the demo store; rebuilt on every run.", file_okay=False),
+    ] = Path("covenant-demo"),
+    customers: Annotated[int, typer.Option(min=1, help="Customers to create.")] = 1000,
+) -> None:
+    """Build the demo store, then run an access and an erasure request for one customer."""
+    import os
+    import secrets
+
+    from covenant.cli import print_access, print_erasure
+    from covenant.declaration import load
+    from covenant.engine.access import access
+    from covenant.engine.erase import erase
+    from covenant.engine.identity import normalize
+    from covenant.engine.session import Session
+
+    out, err = Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    if not os.environ.get("COVENANT_HASH_KEY"):
+        # The demo's keyed-hash strategy needs a key; a real store sets its own.
+        os.environ["COVENANT_HASH_KEY"] = secrets.token_hex(32)
+        err.print("[dim]COVENANT_HASH_KEY was not set: using a random key for this demo run.[/]")
+    try:
+        store = create(directory, customers=customers, seed=1, progress=err.is_terminal)
+        _show(store, out)
+        person = store.samples.tax_hold_customer
+        loaded = load(store.declaration)
+        ids = normalize(
+            [("email", person.email), ("phone", person.phone)],
+            loaded.catalog,
+            loaded.declaration.identities,
+        )
+        package = store.directory / f"access-customer-{person.customer_id}.zip"
+        with Session(loaded) as session:
+            out.rule(f"Access request for {person.email}")
+            print_access(access(session, ids, package).to_dict())
+            out.rule(f"Erasure request for {person.email}")
+            print_erasure(erase(session, ids).to_dict())
+    except CovenantError as error:
+        err.print(f"[bold red]Error:[/] {error.message}", highlight=False)
+        raise typer.Exit(error.exit_code) from None
+    out.print(
+        "\nTry it yourself:\n"
+        f"  covenant dsr access --config {store.declaration} --identity email=<an email above>\n"
+        f"  COVENANT_HASH_KEY=<16+ characters> covenant dsr erase --config {store.declaration} "
+        "--identity email=<an email above>"
+    )
