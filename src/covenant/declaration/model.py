@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fideslang.models import Dataset
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 KEY = r"^[a-z][a-z0-9_]*$"
 Key = Annotated[str, Field(pattern=KEY, max_length=64)]
@@ -80,6 +80,10 @@ class System(Strict):
     """None for a system with no connector: erasures there become manual tasks."""
     locations: list[str] = Field(default_factory=lambda: ["US"])
     """Where the system's data is hosted, as ISO 3166 country or region codes."""
+    safeguards: str = ""
+    """What protects data hosted outside the people's own region (GDPR Art. 46):
+    "EU Standard Contractual Clauses (2021/914)". Shown in the statement and the
+    record of processing."""
 
 
 class IdentityType(Strict):
@@ -109,6 +113,9 @@ class Purpose(Strict):
     """A fideslang data use, such as ``essential.service.payment_processing``."""
     legal_basis: str = ""
     collections: list[str] = []
+    categories: list[str] = []
+    """When given, the only categories this purpose uses: those of its collections that
+    fall under one of them, plus any no collection shows (received from a source)."""
 
 
 class Source(Strict):
@@ -118,11 +125,14 @@ class Source(Strict):
     context: str = ""
     """Where collection happens: sign-up, purchase, returns, call center..."""
     collections: list[str] = []
+    categories: list[str] = []
+    """Data categories from this source that no collection shows, e.g. what partners send."""
 
 
 RecipientType = Literal[
     "service_provider", "contractor", "third_party", "affiliate", "authority", "carrier"
 ]
+RECIPIENT_TYPES: tuple[str, ...] = get_args(RecipientType)
 
 
 class Recipient(Strict):
@@ -138,6 +148,8 @@ class Recipient(Strict):
     locations: list[str] = Field(default_factory=lambda: ["US"])
     sale: bool = False
     share: bool = False
+    safeguards: str = ""
+    """What protects a transfer to this recipient's locations (GDPR Art. 46)."""
 
 
 class Tracker(Strict):
@@ -162,6 +174,11 @@ class RetentionRule(Strict):
     """The column the duration counts from, in every listed collection."""
     legal_basis: str
     action: Literal["delete", "anonymize"] = "delete"
+    hold: bool = False
+    """True when the law requires keeping rows for the whole duration, so an
+    erasure request leaves rows inside the window untouched (GDPR Art. 17(3)(b),
+    CCPA §1798.105(d)(8)). False for a limit only ("kept at most 13 months"),
+    which never stops an erasure."""
 
     @field_validator("duration")
     @classmethod
@@ -190,6 +207,125 @@ class ErasureRule(Strict):
     def _bare_null(cls, value: object) -> object:
         # YAML reads an unquoted `null` as nothing at all; the user meant the strategy.
         return "null" if value is None else value
+
+
+class KeptUntil(Strict):
+    """Data kept until an event rather than for a fixed time: "until you close your account".
+
+    Unlike a :class:`RetentionRule` this never holds data back from an erasure
+    request; it states how long data lives when nobody asks. ``at_most`` bounds
+    the time for data that must not live indefinitely (sensitive categories).
+    """
+
+    key: Key
+    collections: list[str]
+    event: str
+    """Ends the sentence "kept until ...": "you close your account or ask us to delete it"."""
+    legal_basis: str = ""
+    at_most: str | None = None
+    """An upper bound, as a duration (``90 days``), counted from when the data was collected."""
+    action: Literal["delete", "anonymize"] = "delete"
+
+    @field_validator("at_most")
+    @classmethod
+    def _at_most(cls, value: str | None) -> str | None:
+        if value is not None and not DURATION.match(value):
+            raise ValueError("write a duration as '<number> days|weeks|months|years'")
+        return value
+
+
+class Subject(Strict):
+    """A kind of person the store holds data about (GDPR Art. 30(1)(c))."""
+
+    key: Key
+    """A fideslang data subject (``customer``, ``visitor``, ``prospect``) or your own."""
+    name: str
+    description: str = ""
+    collections: list[str] = []
+    """The ``dataset.collection`` keys holding data about them."""
+
+
+Matches = Literal["ANY", "ALL", "NONE", "OTHER"]
+
+
+class Match(Strict):
+    """One dimension of a policy rule, matched as fideslang's policy evaluation does."""
+
+    matches: Matches
+    values: list[str] = Field(min_length=1)
+
+
+class Rule(Strict):
+    """A combination the declaration must never contain; ``covenant check`` fails on it.
+
+    A rule is broken by a processing activity (a purpose, or a recipient receiving
+    data for a purpose) when every dimension it names matches. A dimension left
+    out matches anything.
+    """
+
+    key: Key
+    description: str
+    fix: str = ""
+    """The hint printed with a violation."""
+    data_categories: Match | None = None
+    data_uses: Match | None = None
+    """Matched against a purpose's key, its fideslang data use, and the use's ancestors."""
+    data_subjects: Match | None = None
+    recipients: Match | None = None
+    """Matched against a recipient's key and its type (``third_party``...)."""
+
+    @model_validator(mode="after")
+    def _some_dimension(self) -> Rule:
+        if not any((self.data_categories, self.data_uses, self.data_subjects, self.recipients)):
+            raise ValueError(
+                "a rule needs at least one of data_categories, data_uses, data_subjects, recipients"
+            )
+        return self
+
+
+ChangeChannel = Literal["website_notice", "email", "account_notice", "push_message"]
+OtherDisclosure = Literal[
+    "at_your_direction", "business_transfer", "legal_process", "debt_collection"
+]
+
+
+def _website_notice() -> list[ChangeChannel]:
+    return ["website_notice"]
+
+
+class Statement(Strict):
+    """What the generated privacy statement says beyond what the rest of the declaration shows."""
+
+    intro: str = ""
+    """A paragraph after the title, in the store's own words."""
+    terms_url: str | None = None
+    """The terms of use the statement is part of."""
+    disclosures: list[OtherDisclosure] = []
+    """Disclosures that no recipient shows: at your direction, in a sale of the business..."""
+    change_channels: list[ChangeChannel] = Field(default_factory=_website_notice)
+    """How people are told about a material change."""
+    reconsent_on_material_change: bool = False
+    """Ask for consent again at the next sign-in after a material change."""
+    glossary: dict[str, str] = {}
+    """Terms added to, or replacing, the built-in glossary."""
+
+
+class Security(Strict):
+    """The security measures the statement describes, and the fields of security.txt (RFC 9116)."""
+
+    measures: list[str] = []
+    """Technical and organisational measures (GDPR Art. 32), in plain words."""
+    report_url: str | None = None
+    """A web form for vulnerability reports; a second ``Contact`` in security.txt."""
+    policy_url: str | None = None
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    """Languages reports may be written in, as RFC 5646 tags."""
+    canonical_url: str | None = None
+    """Where security.txt is published; by default derived from ``statement_url``."""
+    acknowledgments_url: str | None = None
+    hiring_url: str | None = None
+    expires_days: int = Field(default=180, ge=1, le=365)
+    """security.txt ``Expires`` is this many days after it is written (RFC 9116 §2.5.5)."""
 
 
 class AccessPolicy(Strict):
@@ -222,7 +358,11 @@ class Declaration(Strict):
     recipients: list[Recipient] = []
     trackers: list[Tracker] = []
     retention: list[RetentionRule] = []
+    kept_until: list[KeptUntil] = []
     erasure: list[ErasureRule] = []
     access: AccessPolicy = AccessPolicy()
-    rules: list[dict[str, Any]] = []
-    """Policy rules; evaluated by ``covenant check``."""
+    subjects: list[Subject] = []
+    statement: Statement = Statement()
+    security: Security = Security()
+    rules: list[Rule] = []
+    """Policy rules; evaluated by ``covenant check`` with the built-in rules."""

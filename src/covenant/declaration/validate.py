@@ -271,7 +271,7 @@ def _uses(d: Declaration, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
 
 
 def _statement_keys(d: Declaration, c: Catalog, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
-    """Collections and categories named by ``kept_until``, ``subjects``, ``sources``, ``purposes``."""
+    """Collections and categories named by kept_until, subjects, sources and purposes."""
     for section in ("kept_until", "subjects"):
         for i, item in enumerate(getattr(d, section)):
             for j, key in enumerate(item.collections):
