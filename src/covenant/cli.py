@@ -210,6 +210,24 @@ def dsr_correct(
     out.print("[green]verified[/]: the new values read back as written")
 
 
+@app.command()
+def serve(
+    config: ConfigOpt,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the statement, security.txt and (later) the privacy center over HTTP."""
+    import uvicorn
+
+    from covenant.settings import Settings
+    from covenant.web import create_app
+
+    settings = Settings(config=config, host=host, port=port)
+    application = guarded(lambda: create_app(settings))
+    out.print(f"Serving on http://{host}:{port}/privacy/statement")
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
+
+
 def _manual(collections: list[str]) -> None:
     if collections:
         out.print(

@@ -1,0 +1,70 @@
+"""The web service, in process over ASGI: headers, errors, and the public pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from covenant.declaration import load
+from covenant.errors import DeclarationError
+from covenant.settings import Settings
+from covenant.web import create_app
+
+MINI = Path(__file__).parent / "fixtures" / "mini" / "covenant.yml"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def client(development: bool = False) -> httpx.AsyncClient:
+    app = create_app(Settings(config=MINI, development=development))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
+
+
+@pytest.mark.anyio
+async def test_strict_headers_on_every_response() -> None:
+    async with client() as c:
+        for path in ("/healthz", "/no-such-page"):
+            r = await c.get(path)
+            assert "default-src 'self'" in r.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert r.headers["referrer-policy"] == "no-referrer"
+            assert r.headers["strict-transport-security"].startswith("max-age=63072000")
+
+
+@pytest.mark.anyio
+async def test_no_hsts_in_local_development() -> None:
+    async with client(development=True) as c:
+        r = await c.get("/healthz")
+    assert r.json() == {"ok": True}
+    assert "strict-transport-security" not in r.headers
+
+
+def test_a_broken_declaration_stops_the_service_before_it_listens(tmp_path: Path) -> None:
+    bad = tmp_path / "covenant.yml"
+    bad.write_text("organization: [\n")
+    with pytest.raises(DeclarationError, match="malformed YAML"):
+        create_app(Settings(config=bad))
+
+
+def test_settings_come_from_the_environment_and_hide_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COVENANT_PORT", "9123")
+    monkeypatch.setenv("COVENANT_SECRET_KEY", "s3cret-value")
+    settings = Settings()
+    assert settings.port == 9123
+    assert "s3cret-value" not in repr(settings)
+    assert settings.secret_key is not None
+    assert settings.secret_key.get_secret_value() == "s3cret-value"
+
+
+def test_the_loaded_declaration_can_be_passed_in() -> None:
+    loaded = load(MINI)
+    app = create_app(Settings(config=Path("/nonexistent.yml")), loaded=loaded)
+    assert app.state.loaded is loaded
