@@ -70,6 +70,7 @@ def test_access_erase_correct_round_trip(config: Path, tmp_path: Path) -> None:
         (["dsr", "access", "--identity", "email"], 2, "write an identity as type=value"),
         (["dsr", "access", "--identity", "email=a\x00b@x.com"], 2, "control characters"),
         (["dsr", "access", "--identity", "email=" + "a" * 400], 2, "longer than"),
+        (["dsr", "erase", "--identity", "phone=n/a"], 2, "phone number has no digits"),
         (
             ["dsr", "correct", "--identity", "email=a@b.c", "--set", "nonsense"],
             2,
@@ -114,3 +115,22 @@ def test_demo_run_builds_the_store_and_runs_both_requests(
     assert "verified: re-read every collection" in result.stdout
     assert "Tax law requires us to keep sales records" in result.stdout
     assert list((tmp_path / "demo").glob("access-customer-*.zip"))
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("foo://somewhere/db", "cannot use a 'foo' database"),
+        ("sqlite:///no/such/store.db", "does not exist"),
+    ],
+)
+def test_unusable_database_urls_are_clear_errors(
+    config: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
+) -> None:
+    monkeypatch.setenv("MINI_DB_URL", url)
+    result = runner.invoke(
+        app, ["dsr", "access", "--config", str(config), "--identity", "email=a@b.c"]
+    )
+    assert result.exit_code == 3
+    assert message in result.stderr
+    assert not Path("/no/such/store.db").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -146,7 +147,7 @@ def test_reference_cycle_is_reported(mini: Path) -> None:
             lambda d: d["access"].update(exclude_categories=["user.pasword"]),
             "unknown data category 'user.pasword'",
         ),
-        (lambda d: d["systems"].append(dict(d["systems"][0])), "declared twice"),
+        (lambda d: d["systems"].append(copy.deepcopy(d["systems"][0])), "declared twice"),
     ],
 )
 def test_shape_and_reference_problems(mini: Path, change: object, expected: str) -> None:
@@ -217,3 +218,26 @@ def test_huge_file_is_refused(tmp_path: Path) -> None:
     big = tmp_path / "covenant.yml"
     big.write_text("a: " + "x" * (21 * 1024 * 1024))
     assert "larger than" in problems(big)[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: &x [*x]\n", "anchors and aliases are not supported"),
+        ("a: &a [1, 2]\nb: [*a, *a, *a]\n", "anchors and aliases are not supported"),
+    ],
+)
+def test_yaml_aliases_are_refused_not_expanded(tmp_path: Path, text: str, expected: str) -> None:
+    bad = tmp_path / "covenant.yml"
+    bad.write_text(text)
+    assert expected in problems(bad)[0]
+
+
+def test_an_include_that_is_a_folder_is_a_clear_problem(mini: Path) -> None:
+    edit(mini / "covenant.yml", lambda d: d["datasets"][0].update(include="datasets"))
+    assert "cannot read file" in "\n".join(problems(mini / "covenant.yml"))
+
+
+def test_absurd_retention_is_refused(mini: Path) -> None:
+    edit(mini / "covenant.yml", lambda d: d["retention"][0].update(duration="3000 years"))
+    assert "at most 150 years" in "\n".join(problems(mini / "covenant.yml"))

@@ -92,7 +92,8 @@ def _reader_url(store: DemoStore, database_url: str | None) -> str:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def built(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
     new_database: NewDatabase,
 ) -> Built:
     backend = str(request.param)
@@ -182,7 +183,21 @@ def test_declaration_loads_without_problems(built: Built) -> None:
         assert connection.url == "sqlite:///store.db"
     else:
         assert connection.url == built.url
-    assert loaded.declaration.organization.name == "Resonance Audio, Inc."
+    assert loaded.declaration.organization.name == "Resonance Audio"
+
+
+def test_the_demo_declaration_keeps_every_rule(built: Built) -> None:
+    from covenant.rules import evaluate
+
+    assert evaluate(load(built.store.declaration)) == []
+
+
+def test_the_demo_declaration_is_the_audio_store_example() -> None:
+    # The demo runs the audio-store example's declaration; only the URL differs.
+    root = Path(__file__).parent.parent
+    example = (root / "examples" / "audio-store" / "covenant.yml").read_text()
+    template = (root / "src" / "covenant" / "demo" / "covenant.template.yml").read_text()
+    assert template == example.replace("url: {$env: SHOP_DATABASE_URL}", "url: __CONNECTION_URL__")
 
 
 def test_dataset_describes_every_column_of_the_database(built: Built, engine: Engine) -> None:
@@ -277,8 +292,12 @@ def test_children_anchor_no_earlier_than_their_parent(engine: Engine) -> None:
         (schema.order_items.c.placed_at, schema.order_items.c.order_id, o.c.placed_at, o.c.id),
         (schema.payments.c.placed_at, schema.payments.c.order_id, o.c.placed_at, o.c.id),
         (schema.returns.c.created_at, schema.returns.c.order_id, o.c.placed_at, o.c.id),
-        (schema.page_views.c.started_at, schema.page_views.c.session_id, web.c.started_at,
-         web.c.id),
+        (
+            schema.page_views.c.started_at,
+            schema.page_views.c.session_id,
+            web.c.started_at,
+            web.c.id,
+        ),
     ]
     with engine.connect() as conn:
         for child_anchor, child_ref, parent_anchor, parent_id in pairs:
@@ -321,13 +340,25 @@ def test_identities_have_their_canonical_form(engine: Engine) -> None:
 
 def test_sample_customers_exist_under_every_identity(built: Built, engine: Engine) -> None:
     for sample in built.store.samples.customers:
-        assert _count(engine, "customers", id=sample.customer_id, email=sample.email,
-                      phone=sample.phone) == 1
-        assert _count(engine, "web_sessions", cookie_id=sample.cookie_id,
-                      customer_id=sample.customer_id) > 0
+        assert (
+            _count(
+                engine, "customers", id=sample.customer_id, email=sample.email, phone=sample.phone
+            )
+            == 1
+        )
+        assert (
+            _count(
+                engine, "web_sessions", cookie_id=sample.cookie_id, customer_id=sample.customer_id
+            )
+            > 0
+        )
         assert sample.device_id is not None
-        assert _count(engine, "app_installs", device_id=sample.device_id,
-                      customer_id=sample.customer_id) == 1
+        assert (
+            _count(
+                engine, "app_installs", device_id=sample.device_id, customer_id=sample.customer_id
+            )
+            == 1
+        )
         assert _count(engine, "location_pings", device_id=sample.device_id) > 0
 
 
@@ -359,9 +390,13 @@ def test_tax_hold_customer_has_orders_on_both_sides_of_seven_years(
     cutoff = subtract(dt.datetime.now(dt.UTC).replace(tzinfo=None), "7 years")
     customer = built.store.samples.tax_hold_customer.customer_id
     with engine.connect() as conn:
-        placed = conn.execute(
-            select(schema.orders.c.placed_at).where(schema.orders.c.customer_id == customer)
-        ).scalars().all()
+        placed = (
+            conn.execute(
+                select(schema.orders.c.placed_at).where(schema.orders.c.customer_id == customer)
+            )
+            .scalars()
+            .all()
+        )
     assert min(placed) < cutoff <= max(placed)
     assert max(placed) <= REFERENCE
 
@@ -380,8 +415,9 @@ def test_a_url_with_a_password_is_referenced_not_written() -> None:
 
 def test_an_unreachable_database_is_a_connector_error(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError, match="cannot reach the database"):
-        create(tmp_path, customers=5, seed=1,
-               database_url="postgresql://postgres@127.0.0.1:1/nowhere")
+        create(
+            tmp_path, customers=5, seed=1, database_url="postgresql://postgres@127.0.0.1:1/nowhere"
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -418,10 +454,18 @@ def test_cli_json_gives_the_sample_identities(tmp_path: Path) -> None:
     out = json.loads(result.stdout)
     identities = out["identities"]
     assert set(identities) == {
-        "customers", "tax_hold_customer", "anonymous_visitor", "contest_entrant", "caller"
+        "customers",
+        "tax_hold_customer",
+        "anonymous_visitor",
+        "contest_entrant",
+        "caller",
     }
     assert set(identities["customers"][0]) == {
-        "customer_id", "email", "phone", "cookie_id", "device_id"
+        "customer_id",
+        "email",
+        "phone",
+        "cookie_id",
+        "device_id",
     }
     assert out["customers"] == 40
     assert Path(out["declaration"]).is_file()

@@ -241,6 +241,9 @@ def test_database_lost_mid_run_leaves_everything_unchanged(
     config["datasets"].append({"include": "datasets/calls.yml", "system": "calls_db"})
     for rule in config["erasure"]:
         rule["target"] = rule["target"].replace("mini.calls", "zcalls.calls")
+    for section in ("purposes", "kept_until"):
+        for item in config[section]:
+            item["collections"] = [c.replace("mini.calls", "zcalls.calls") for c in item["collections"]]
     store.config.write_text(yaml.safe_dump(config))
     monkeypatch.setenv("CALLS_URL", "postgresql+psycopg://nobody@127.0.0.1:1/calls")
     with session_for(store) as s:

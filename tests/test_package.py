@@ -175,8 +175,13 @@ def write_all(w: PackageWriter, batches: dict[str, list[list[tuple[Any, ...]]]])
 
 CUSTOMER = (7, "zoe@example.test", "Zoë Łukasiewicz 名前 😀", "+1 555 0199")
 ORDER_ROWS = [
-    (1, 7, dt.datetime(2024, 3, 2, 9, 15, 30, tzinfo=dt.UTC), Decimal("19.99"),
-     "1 Rue d'Été\nParis"),
+    (
+        1,
+        7,
+        dt.datetime(2024, 3, 2, 9, 15, 30, tzinfo=dt.UTC),
+        Decimal("19.99"),
+        "1 Rue d'Été\nParis",
+    ),
     (2, 7, dt.datetime(2024, 4, 1, 18, 0), Decimal("5.00"), None),
 ]
 
@@ -272,17 +277,28 @@ def test_data_json_round_trips_rows(package: PackageSummary) -> None:
     assert customers["rows"] == [dict(zip(CUSTOMERS, CUSTOMER, strict=True))]
     assert collections["shop.orders"]["row_count"] == 2
     assert collections["shop.orders"]["rows"] == [
-        {"id": 1, "customer_id": 7, "placed_at": "2024-03-02T09:15:30+00:00",
-         "total": "19.99", "ship_to": "1 Rue d'Été\nParis"},
-        {"id": 2, "customer_id": 7, "placed_at": "2024-04-01T18:00:00",
-         "total": "5.00", "ship_to": None},
+        {
+            "id": 1,
+            "customer_id": 7,
+            "placed_at": "2024-03-02T09:15:30+00:00",
+            "total": "19.99",
+            "ship_to": "1 Rue d'Été\nParis",
+        },
+        {
+            "id": 2,
+            "customer_id": 7,
+            "placed_at": "2024-04-01T18:00:00",
+            "total": "5.00",
+            "ship_to": None,
+        },
     ]
     views = collections["web.page_views"]["rows"]
     assert views[0]["viewed_at"] == "2024-01-02"
     assert base64.b64decode(views[1]["url"]) == b"\x00\xffbinary"
     assert views[1]["viewed_at"] == "13:05:00"
-    assert dt.datetime.fromisoformat(collections["shop.orders"]["rows"][0]["placed_at"]) == (
-        ORDER_ROWS[0][2]
+    assert (
+        dt.datetime.fromisoformat(collections["shop.orders"]["rows"][0]["placed_at"])
+        == (ORDER_ROWS[0][2])
     )
 
 
@@ -326,7 +342,7 @@ def test_csv_has_header_and_quotes_properly(package: PackageSummary) -> None:
 
 
 def test_csv_defuses_formulas(tmp_path: Path, loaded: Loaded) -> None:
-    hostile = ["=HYPERLINK(\"http://evil\")", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+    hostile = ['=HYPERLINK("http://evil")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
     w = writer(tmp_path / "p.zip", loaded)
     w.begin("shop.orders", ORDERS)
     w.write([(i, -5, "a, b", Decimal("-1.5"), value) for i, value in enumerate(hostile)])
@@ -343,8 +359,16 @@ def test_csv_defuses_formulas(tmp_path: Path, loaded: Loaded) -> None:
 
 @pytest.mark.parametrize(
     ("value", "cell"),
-    [("=1", "'=1"), ("safe", "safe"), ("", ""), (None, ""), (True, "true"), (-3, "-3"),
-     (b"\xfb\xef", "'++8="), ({"a": 1}, '{"a": 1}')],
+    [
+        ("=1", "'=1"),
+        ("safe", "safe"),
+        ("", ""),
+        (None, ""),
+        (True, "true"),
+        (-3, "-3"),
+        (b"\xfb\xef", "'++8="),
+        ({"a": 1}, '{"a": 1}'),
+    ],
 )
 def test_csv_cell(value: Any, cell: str) -> None:
     assert csv_cell(value) == cell
@@ -411,9 +435,7 @@ def test_html_groups_fields_by_category(package: PackageSummary) -> None:
     assert "Zoë Łukasiewicz 名前 😀" in html
 
 
-def test_html_shows_bounded_rows_and_says_where_the_rest_is(
-    tmp_path: Path, loaded: Loaded
-) -> None:
+def test_html_shows_bounded_rows_and_says_where_the_rest_is(tmp_path: Path, loaded: Loaded) -> None:
     w = writer(tmp_path / "p.zip", loaded, html_rows=5)
     w.begin("web.page_views", PAGE_VIEWS)
     w.write([(i, "z@example.test", f"/page-{i:03d}", None) for i in range(12)])
@@ -585,8 +607,13 @@ def test_spools_a_crash_left_behind_are_swept(tmp_path: Path, loaded: Loaded) ->
 
 def test_misuse_is_refused(tmp_path: Path, loaded: Loaded) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        PackageWriter(tmp_path / "p.zip", loaded, identities={}, request_id="r",
-                      generated_at=dt.datetime(2024, 1, 1))
+        PackageWriter(
+            tmp_path / "p.zip",
+            loaded,
+            identities={},
+            request_id="r",
+            generated_at=dt.datetime(2024, 1, 1),
+        )
     w = writer(tmp_path / "p.zip", loaded)
     with pytest.raises(RuntimeError, match="outside begin"):
         w.write([CUSTOMER])
@@ -645,7 +672,10 @@ def test_a_million_rows_stream_in_bounded_memory(tmp_path: Path) -> None:
     work.mkdir()
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     done = subprocess.run(
-        [sys.executable, str(script), str(work)], capture_output=True, text=True, env=env,
+        [sys.executable, str(script), str(work)],
+        capture_output=True,
+        text=True,
+        env=env,
         check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -674,7 +704,9 @@ def test_report_lists_only_what_the_person_has(loaded: Loaded) -> None:
     ]
     email = report.categories[1]
     assert (email.label, email.group, email.group_label) == (
-        "User Contact Email", "user.contact", "Contact Data"
+        "User Contact Email",
+        "user.contact",
+        "Contact Data",
     )
     assert email.collections == ("shop.customers",)
     assert [s.key for s in report.sources] == ["you"]
@@ -697,7 +729,10 @@ def test_report_recipient_overlap_both_ways(loaded: Loaded) -> None:
     }
     stats = next(r for r in report.recipients if r.key == "stats")
     assert (stats.type, stats.type_label, stats.purposes, stats.locations) == (
-        "service_provider", "Service provider", ("Improve our site",), ("US", "IN")
+        "service_provider",
+        "Service provider",
+        ("Improve our site",),
+        ("US", "IN"),
     )
     assert stats.category_labels == ("Browsing History",)
     assert [r.key for r in report.sold_to] == ["partner"]
@@ -706,7 +741,8 @@ def test_report_recipient_overlap_both_ways(loaded: Loaded) -> None:
     assert [p.key for p in report.purposes] == ["fulfilment", "account", "analytics"]
     fulfilment = report.purposes[0]
     assert (fulfilment.legal_basis, fulfilment.data_use_label) == (
-        "Contract", "Essential for Payment Processing"
+        "Contract",
+        "Essential for Payment Processing",
     )
 
 
@@ -723,7 +759,10 @@ def test_report_for_nobody_is_empty(loaded: Loaded) -> None:
     report = categories_report(loaded, {"shop.customers": 0})
     assert not report.has_data
     assert (report.categories, report.sources, report.purposes, report.recipients) == (
-        (), (), (), ()
+        (),
+        (),
+        (),
+        (),
     )
 
 

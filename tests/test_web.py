@@ -68,3 +68,40 @@ def test_the_loaded_declaration_can_be_passed_in() -> None:
     loaded = load(MINI)
     app = create_app(Settings(config=Path("/nonexistent.yml")), loaded=loaded)
     assert app.state.loaded is loaded
+
+
+AUDIO = Path(__file__).parent.parent / "examples" / "audio-store" / "covenant.yml"
+
+
+def audio_client() -> httpx.AsyncClient:
+    app = create_app(Settings(config=AUDIO))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
+
+
+@pytest.mark.anyio
+async def test_the_statement_is_served_in_three_forms_with_its_style_sheet() -> None:
+    async with audio_client() as c:
+        html = await c.get("/privacy/statement")
+        assert html.status_code == 200
+        assert html.headers["content-type"].startswith("text/html")
+        assert 'href="/privacy/statement.css"' in html.text
+        assert "Resonance Audio" in html.text
+        assert "<style" not in html.text  # the CSP forbids inline style
+        css = await c.get("/privacy/statement.css")
+        assert css.headers["content-type"].startswith("text/css")
+        md = await c.get("/privacy/statement.md")
+        assert md.headers["content-type"].startswith("text/markdown")
+        assert md.text.startswith("#")
+        txt = await c.get("/privacy/statement.txt")
+        assert "Resonance Audio" in txt.text
+        assert (await c.get("/")).headers["location"] == "/privacy/statement"
+
+
+@pytest.mark.anyio
+async def test_security_txt_is_served_where_rfc_9116_puts_it() -> None:
+    async with audio_client() as c:
+        r = await c.get("/.well-known/security.txt")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert "Contact: mailto:" in r.text
+    assert "Expires: " in r.text

@@ -20,6 +20,7 @@ from rich.table import Table
 from covenant.declaration import load
 from covenant.engine.identity import normalize, parse_pairs
 from covenant.errors import CovenantError
+from covenant.notice.cli import register as register_notice
 
 app = typer.Typer(
     name="covenant",
@@ -32,6 +33,7 @@ dsr = typer.Typer(
     help="Run a data subject request: access, erase or correct.", no_args_is_help=True
 )
 app.add_typer(dsr, name="dsr")
+register_notice(app)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -70,12 +72,27 @@ def check(config: ConfigOpt, as_json: JsonOpt = False) -> None:
         else:
             err.print(exc.message, markup=False, highlight=False)
         raise typer.Exit(exc.exit_code) from None
+    from covenant.rules import evaluate
+
+    violations = evaluate(loaded)
+    if violations:
+        if as_json:
+            found = [asdict(v) for v in violations]
+            print(json.dumps({"ok": False, "problems": [], "violations": found}, indent=2))
+        else:
+            for v in violations:
+                err.print(str(v), markup=False, highlight=False)
+            err.print(f"{len(violations)} rule violation(s)", highlight=False)
+        raise typer.Exit(1)
     cat = loaded.catalog
     fields = sum(len(c.fields) for c in cat.collections.values())
     if as_json:
         print(json.dumps({"ok": True, "collections": len(cat.collections), "fields": fields}))
     else:
-        out.print(f"[green]ok[/]: {len(cat.collections)} collections, {fields} fields, no problems")
+        out.print(
+            f"[green]ok[/]: {len(cat.collections)} collections, {fields} fields, "
+            "no problems, every rule holds"
+        )
 
 
 @dsr.command("access")

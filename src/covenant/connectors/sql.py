@@ -54,7 +54,10 @@ def resolve_url(url: str | EnvRef, base_dir: Path) -> URL:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database)
         if not path.is_absolute():
-            parsed = parsed.set(database=str(base_dir / path))
+            path = base_dir / path
+            parsed = parsed.set(database=str(path))
+        if not path.is_file():  # connecting would silently create an empty store
+            raise ConnectorError(f"the SQLite database {path} does not exist")
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "mysql" and parsed.drivername in ("mysql", "mariadb"):
@@ -63,6 +66,14 @@ def resolve_url(url: str | EnvRef, base_dir: Path) -> URL:
 
 
 def make_engine(url: URL) -> Engine:
+    try:
+        return _engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        backend = url.drivername
+        raise ConnectorError(f"cannot use a '{backend}' database here: {exc}") from None
+
+
+def _engine(url: URL) -> Engine:
     kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}

@@ -6,7 +6,7 @@ path; nothing here raises a bare stack trace at the user.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ class Loaded:
     taxonomy: Taxonomy
     base_dir: Path
     path: Path
+    locator: Locator = field(compare=False, repr=False)
+    """Where each part of the declaration was read from, for located messages."""
 
 
 def load(path: str | Path) -> Loaded:
@@ -55,12 +57,11 @@ def load(path: str | Path) -> Loaded:
         raise DeclarationError(problems)
     declaration = declaration.model_copy(update={"datasets": datasets})
     catalog = build_catalog(datasets, systems_of)
-    _index(datasets, locator)
     taxonomy = Taxonomy(declaration.taxonomy.data_categories)
     problems.extend(validate(declaration, catalog, taxonomy, locator, systems_of))
     if problems:
         raise DeclarationError(problems)
-    return Loaded(declaration, catalog, taxonomy, path.parent.resolve(), path.resolve())
+    return Loaded(declaration, catalog, taxonomy, path.parent.resolve(), path.resolve(), locator)
 
 
 def _datasets(
@@ -104,6 +105,7 @@ def _datasets(
                 continue
             locator.datasets[ds.fides_key] = (source, prefix)
             locator.entries[ds.fides_key] = i
+            locator.index(ds.fides_key, body)
             systems_of[ds.fides_key] = entry.system
             datasets.append(ds)
     return datasets, systems_of
@@ -125,15 +127,6 @@ def _bodies(
         problems.append(included.problem((), "a Fides dataset file holds a 'dataset:' list"))
         return []
     return [(included, ("dataset", j), ds) for j, ds in enumerate(body)]
-
-
-def _index(datasets: list[Dataset], locator: Locator) -> None:
-    for ds in datasets:
-        for ci, coll in enumerate(ds.collections):
-            key = f"{ds.fides_key}.{coll.name}"
-            locator.collection_index[key] = ci
-            for fi, f in enumerate(coll.fields):
-                locator.field_index[(key, f.name)] = fi
 
 
 def _shape_problems(exc: ValidationError, source: SourceFile, prefix: Path_) -> list[Problem]:

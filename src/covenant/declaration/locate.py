@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from covenant.declaration.source import Path_, SourceFile
 from covenant.errors import Problem
@@ -17,6 +18,19 @@ class Locator:
     """Dataset key -> its entry's index in the main file's ``datasets`` list."""
     collection_index: dict[str, int] = field(default_factory=dict)
     field_index: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def index(self, dataset: str, body: dict[str, Any]) -> None:
+        """Index collections and fields in file order (fideslang's model sorts them by name)."""
+        collections = body.get("collections")
+        for ci, coll in enumerate(collections if isinstance(collections, list) else []):
+            if not (isinstance(coll, dict) and isinstance(coll.get("name"), str)):
+                continue
+            key = f"{dataset}.{coll['name']}"
+            self.collection_index[key] = ci
+            fields = coll.get("fields")
+            for fi, f in enumerate(fields if isinstance(fields, list) else []):
+                if isinstance(f, dict) and isinstance(f.get("name"), str):
+                    self.field_index[(key, f["name"])] = fi
 
     def at(self, path: Path_, message: str) -> Problem:
         return self.main.problem(path, message)

@@ -183,8 +183,12 @@ class RetentionRule(Strict):
     @field_validator("duration")
     @classmethod
     def _duration(cls, value: str) -> str:
-        if not DURATION.match(value):
+        match = DURATION.match(value)
+        if not match:
             raise ValueError("write a duration as '<number> days|weeks|months|years'")
+        days = int(match.group(1)) * {"day": 1, "week": 7, "month": 31, "year": 366}[match.group(2)]
+        if not 0 < days <= 366 * 150:
+            raise ValueError("a retention duration must be more than zero and at most 150 years")
         return value
 
 
@@ -212,8 +216,8 @@ class ErasureRule(Strict):
 class KeptUntil(Strict):
     """Data kept until an event rather than for a fixed time: "until you close your account".
 
-    Unlike a :class:`RetentionRule` this never holds data back from an erasure
-    request; it states how long data lives when nobody asks. ``at_most`` bounds
+    Like a :class:`RetentionRule` without ``hold``, this never holds data back from
+    an erasure request; it states how long data lives when nobody asks. ``at_most`` bounds
     the time for data that must not live indefinitely (sensitive categories).
     """
 

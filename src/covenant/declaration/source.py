@@ -66,6 +66,10 @@ def read(path: Path) -> SourceFile:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SourceProblem(Problem(str(path), None, "", "file is not UTF-8 text")) from None
+    except OSError as exc:
+        raise SourceProblem(
+            Problem(str(path), None, "", f"cannot read file: {exc.strerror}")
+        ) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -76,8 +80,17 @@ def read(path: Path) -> SourceFile:
     except yaml.YAMLError as exc:
         raise SourceProblem(Problem(str(path), None, "", f"malformed YAML: {exc}")) from None
     source = SourceFile(path=path, data=None)
-    source.data = _build(node, (), source.lines) if node is not None else None
+    try:
+        source.data = _build(node, (), source.lines, set()) if node is not None else None
+    except _AliasFound as exc:
+        msg = "YAML anchors and aliases are not supported: write each value where it applies"
+        raise SourceProblem(Problem(str(path), exc.line, "", msg)) from None
     return source
+
+
+class _AliasFound(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
 
 
 class SourceProblem(Exception):
@@ -88,7 +101,13 @@ class SourceProblem(Exception):
         self.problem = problem
 
 
-def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
+def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], seen: set[int]) -> Any:
+    # An alias makes the composer hand back the same node twice; refusing that
+    # stops both self-referencing documents and exponential "alias bombs".
+    if isinstance(node, yaml.CollectionNode):
+        if id(node) in seen:
+            raise _AliasFound(node.start_mark.line + 1)
+        seen.add(id(node))
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -99,10 +118,10 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
             lines[(*path, key)] = key_node.start_mark.line + 1
             if key == "<<":
                 continue  # merge keys are not supported; they would hide where values came from
-            out[key] = _build(value_node, (*path, key), lines)
+            out[key] = _build(value_node, (*path, key), lines, seen)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), lines, seen) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from fideslang.default_taxonomy import DEFAULT_TAXONOMY
 
-from covenant.declaration.catalog import Catalog
+from covenant.declaration.catalog import Catalog, CollectionInfo
 from covenant.declaration.locate import Locator
 from covenant.declaration.model import RECIPIENT_TYPES, Declaration
 from covenant.declaration.taxonomy import Taxonomy
@@ -198,12 +198,8 @@ def _erasure(d: Declaration, c: Catalog, loc: Locator) -> Iterator[Problem]:
             whole[coll_key] = rule.strategy
         else:
             fields.setdefault(coll_key, set()).add(parts[2])
-            if not coll.primary_key and rule.strategy != "keep":
-                yield loc.in_dataset(
-                    coll_key,
-                    None,
-                    "field-level erasure needs a primary key: mark one with fides_meta.primary_key",
-                )
+            if rule.strategy != "keep":
+                yield from _updatable(coll, parts[2], loc)
     for coll in c.collections.values():
         if coll.skip or whole.get(coll.key) in ("delete", "keep"):
             continue
@@ -216,6 +212,22 @@ def _erasure(d: Declaration, c: Catalog, loc: Locator) -> Iterator[Problem]:
                     f"'{coll.key}.{f.name}' (null, rewrite, hash or keep with a reason), "
                     f"or one for '{coll.key}' (delete or keep)",
                 )
+
+
+def _updatable(coll: CollectionInfo, field: str, loc: Locator) -> Iterator[Problem]:
+    """Field-level erasure finds its rows again by one primary key that it never changes."""
+    if len(coll.primary_key) != 1:
+        yield loc.in_dataset(
+            coll.key,
+            None,
+            "field-level erasure needs exactly one primary-key field (fides_meta.primary_key)",
+        )
+    elif field in coll.primary_key:
+        yield loc.in_dataset(
+            coll.key,
+            field,
+            "a primary key cannot be masked: keep it with a reason, or delete the row",
+        )
 
 
 def _strategy_shape(

@@ -69,7 +69,10 @@ def _clean(raw: str, kind: IdentityType) -> str:
     if kind.normalize == "lowercase":
         value = value.lower()
     elif kind.normalize == "digits":
-        value = ("+" if value.startswith("+") else "") + re.sub(r"\D", "", value)
+        digits = re.sub(r"\D", "", value)
+        if not digits:
+            raise IdentityError(f"the {kind.label} has no digits")
+        value = ("+" if value.startswith("+") else "") + digits
     return value
 
 
