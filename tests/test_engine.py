@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from covenant.connectors.base import Staged
 from covenant.declaration import load
 from covenant.engine.access import access
 from covenant.engine.correct import correct
@@ -30,6 +31,19 @@ def store(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     built = m.build(db_url, tmp_path)
     yield built
     built.engine.dispose()
+
+
+class Unchanged(Staged):
+    """A connector's staged changes that claim success but change nothing."""
+
+    def __init__(self, n: int) -> None:
+        self.affected = [0] * n
+
+    def commit(self) -> None:
+        pass
+
+    def rollback(self) -> None:
+        pass
 
 
 def session_for(store: m.MiniStore) -> Session:
@@ -121,7 +135,7 @@ def test_erase_never_reports_success_when_data_remains(
     # A connector that acknowledges changes it did not make: the proof must catch it.
     from covenant.connectors.sql import SQLConnector
 
-    monkeypatch.setattr(SQLConnector, "apply", lambda self, mutations: [0] * len(mutations))
+    monkeypatch.setattr(SQLConnector, "stage", lambda self, mutations: Unchanged(len(mutations)))
     with session_for(store) as s, pytest.raises(ErasureNotProven) as caught:
         erase(s, ids(s, email=m.ANA))
     left = {c.collection: c.remaining for c in caught.value.result.collections}
@@ -226,25 +240,7 @@ def test_database_lost_mid_run_leaves_everything_unchanged(
 ) -> None:
     # Move the call log into a second system whose database is down: the walk
     # reads the shop first, then fails on the call center before any change.
-    shop = store.config.parent / "datasets" / "shop.yml"
-    data = yaml.safe_load(shop.read_text())
-    (calls,) = [c for c in data["dataset"][0]["collections"] if c["name"] == "calls"]
-    data["dataset"][0]["collections"].remove(calls)
-    shop.write_text(yaml.safe_dump(data))
-    (store.config.parent / "datasets" / "calls.yml").write_text(
-        yaml.safe_dump({"dataset": [{"fides_key": "zcalls", "collections": [calls]}]})
-    )
-    config = yaml.safe_load(store.config.read_text())
-    config["systems"].append(
-        {"key": "calls_db", "name": "Call center", "connection": {"url": {"$env": "CALLS_URL"}}}
-    )
-    config["datasets"].append({"include": "datasets/calls.yml", "system": "calls_db"})
-    for rule in config["erasure"]:
-        rule["target"] = rule["target"].replace("mini.calls", "zcalls.calls")
-    for section in ("purposes", "kept_until"):
-        for item in config[section]:
-            item["collections"] = [c.replace("mini.calls", "zcalls.calls") for c in item["collections"]]
-    store.config.write_text(yaml.safe_dump(config))
+    _move_calls_to_second_system(store)
     monkeypatch.setenv("CALLS_URL", "postgresql+psycopg://nobody@127.0.0.1:1/calls")
     with session_for(store) as s:
         plan_order = plan(s.loaded.catalog, ["email", "phone"]).collections
@@ -264,9 +260,99 @@ def test_a_change_the_database_refuses_is_rolled_back_whole(store: m.MiniStore) 
     ]
     config["erasure"].append({"target": "mini.customers", "strategy": "delete"})
     store.config.write_text(yaml.safe_dump(config))
-    with session_for(store) as s, pytest.raises(ConnectorError, match="rolled back"):
+    with session_for(store) as s, pytest.raises(ConnectorError, match="refused the change"):
         erase(s, ids(s, email=m.ANA))
     assert store.count(m.sessions) == 4
     assert store.count(m.orders) == 3
     assert store.count(m.order_items) == 4
     assert store.count(m.customers) == 2
+
+
+@pytest.mark.parametrize("lossy", [False, True])
+def test_the_proof_holds_when_split_across_statements(
+    store: m.MiniStore, monkeypatch: pytest.MonkeyPatch, lossy: bool
+) -> None:
+    # Tiny budgets force every proof count into its own statement and the hash
+    # check into "no old value left" chunks; a connector that changes nothing
+    # must still be caught.
+    from covenant.connectors import sql
+    from covenant.engine import erase as erase_module
+
+    monkeypatch.setattr(sql, "PARAMS", 1)
+    monkeypatch.setattr(erase_module, "HASHES_PER_CHECK", 0)
+    if lossy:
+        monkeypatch.setattr(
+            sql.SQLConnector, "stage", lambda self, mutations: Unchanged(len(mutations))
+        )
+        with session_for(store) as s, pytest.raises(ErasureNotProven) as caught:
+            erase(s, ids(s, email=m.ANA))
+        left = {c.collection: c.remaining for c in caught.value.result.collections}
+        assert left["mini.customers"] >= 1
+        assert left["mini.sessions"] == 2
+        return
+    with session_for(store) as s:
+        result = erase(s, ids(s, email=m.ANA))
+    assert result.verified
+    assert store.rows(m.customers, m.customers.c.id == 1)[0].email == keyed_hash(
+        HASH_KEY.encode(), m.ANA
+    )
+
+
+def test_a_second_database_refusing_its_part_leaves_the_first_unchanged(
+    store: m.MiniStore, monkeypatch: pytest.MonkeyPatch, fresh_db: object, db_url: str
+) -> None:
+    # The call log lives in a second database whose phone column cannot be
+    # nulled: its refusal must roll back the shop's already-staged changes too.
+    import sqlalchemy as sa
+
+    backend = sa.make_url(db_url).get_backend_name()
+    other = fresh_db({"mysql": "mariadb"}.get(backend, backend))  # type: ignore[operator]
+    engine = sa.create_engine(other)
+    md = sa.MetaData()
+    calls = sa.Table(
+        "calls",
+        md,
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("phone", sa.String(32), nullable=False),
+        sa.Column("notes", sa.Text),
+    )
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(calls.insert(), [{"id": 1, "phone": "+15550001111", "notes": "Ana called"}])
+    _move_calls_to_second_system(store)
+    monkeypatch.setenv("CALLS_URL", other)
+    with (
+        session_for(store) as s,
+        pytest.raises(ConnectorError, match="nothing was changed in any database"),
+    ):
+        erase(s, ids(s, email=m.ANA, phone="+15550001111"))
+    assert store.count(m.sessions) == 4
+    assert store.rows(m.customers, m.customers.c.id == 1)[0].email == m.ANA
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(calls.c.notes)).scalar_one() == "Ana called"
+    engine.dispose()
+
+
+def _move_calls_to_second_system(store: m.MiniStore) -> None:
+    """Declare the call log as a dataset of a second system, reached by $CALLS_URL."""
+    shop = store.config.parent / "datasets" / "shop.yml"
+    data = yaml.safe_load(shop.read_text())
+    (calls,) = [c for c in data["dataset"][0]["collections"] if c["name"] == "calls"]
+    data["dataset"][0]["collections"].remove(calls)
+    shop.write_text(yaml.safe_dump(data))
+    (store.config.parent / "datasets" / "calls.yml").write_text(
+        yaml.safe_dump({"dataset": [{"fides_key": "zcalls", "collections": [calls]}]})
+    )
+    config = yaml.safe_load(store.config.read_text())
+    config["systems"].append(
+        {"key": "calls_db", "name": "Call center", "connection": {"url": {"$env": "CALLS_URL"}}}
+    )
+    config["datasets"].append({"include": "datasets/calls.yml", "system": "calls_db"})
+    for rule in config["erasure"]:
+        rule["target"] = rule["target"].replace("mini.calls", "zcalls.calls")
+    for section in ("purposes", "kept_until"):
+        for item in config[section]:
+            item["collections"] = [
+                c.replace("mini.calls", "zcalls.calls") for c in item["collections"]
+            ]
+    store.config.write_text(yaml.safe_dump(config))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from covenant.declaration import load
 from covenant.declaration.catalog import Catalog, CollectionInfo, FieldInfo, Reference
 from covenant.engine.plan import plan
+from covenant.engine.walk import coerce
 
 MINI = Path(__file__).parent / "fixtures" / "mini" / "covenant.yml"
 
@@ -96,3 +98,86 @@ def test_plan_invariants(graph: tuple[int, list[tuple[int, int, str | None]], se
                 reach.add(e.target)
                 changed = True
     assert reach == set(order)
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs)
+def test_more_identities_never_reach_less(
+    graph: tuple[int, list[tuple[int, int, str | None]], set[int]],
+) -> None:
+    n, links, seeds = graph
+    cat = _catalog(n, links, seeds)
+    for i in range(n):  # a second identity type on every other collection
+        if i % 2:
+            info = cat.collections[f"d.c{i}"]
+            info.fields["device"] = FieldInfo(
+                "device", ("user.device.device_id",), identity="device"
+            )
+    one = plan(cat, ["email"])
+    both = plan(cat, ["email", "device"])
+    assert set(one.collections) <= set(both.collections)
+    # Every link followed with one identity is still a source of the same step with two,
+    # unless the target became a seed of its own at the same hop as the link's source.
+    for step in one.steps:
+        linked = {(i.source, i.source_field, i.field) for i in step.inputs if i.source}
+        now = both.step(step.collection)
+        kept = {(i.source, i.source_field, i.field) for i in now.inputs if i.source}
+        lost = linked - kept
+        for source, _, _ in lost:
+            assert both.step(source).hop >= now.hop
+
+
+def test_a_second_identity_keeps_the_link_from_the_first() -> None:
+    # installs is found by device *and* through the customer's id: with both
+    # identities given, both inputs remain, so the customer's other devices count.
+    cat = Catalog()
+    cat.collections["d.customers"] = CollectionInfo(
+        "d.customers",
+        "d",
+        "customers",
+        {
+            "id": FieldInfo("id", ("user.unique_id",), primary_key=True),
+            "email": FieldInfo("email", ("user.contact.email",), identity="email"),
+        },
+    )
+    cat.collections["d.installs"] = CollectionInfo(
+        "d.installs",
+        "d",
+        "installs",
+        {
+            "id": FieldInfo("id", ("system.operations",), primary_key=True),
+            "device": FieldInfo("device", ("user.device.device_id",), identity="device"),
+            "customer_id": FieldInfo(
+                "customer_id",
+                ("user.unique_id",),
+                references=(Reference("d.customers", "id", None),),
+            ),
+        },
+    )
+    step = plan(cat, ["email", "device"]).step("d.installs")
+    assert {(i.field, i.identity, i.source) for i in step.inputs} == {
+        ("device", "device", None),
+        ("customer_id", None, "d.customers"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "data_type", "expected"),
+    [
+        (1, "string", "1"),
+        ("01", "integer", None),
+        ("1abc", "integer", None),
+        ("1.0", "integer", None),
+        ("42", "integer", 42),
+        (True, "integer", None),
+        (3.0, "integer", 3),
+        ("2.5", "float", 2.5),
+        ("x", "float", None),
+        (1, "boolean", None),
+        ("anything", None, "anything"),
+    ],
+)
+def test_values_cross_to_the_target_type_exactly(
+    value: object, data_type: str | None, expected: object
+) -> None:
+    assert coerce(value, data_type) == expected

@@ -97,6 +97,13 @@ Mutation = Delete | Update
 
 
 @dataclass(frozen=True, slots=True)
+class NoneOf:
+    """An erased state for ``count(where_not=...)``: the field holds none of these values."""
+
+    values: frozenset[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class CountRequest:
     collection: str
     selector: Selector
@@ -108,6 +115,19 @@ class ColumnType:
     python_type: type
     length: int | None = None
     nullable: bool = True
+
+
+class Staged(ABC):
+    """Changes made inside a transaction that is still open."""
+
+    affected: list[int]
+    """Rows affected by each mutation, in order."""
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
 
 
 class Connector(ABC):
@@ -134,8 +154,9 @@ class Connector(ABC):
 
         ``where_not`` maps a field to the erased state it must be in: ``None``
         (must be null), a value (must equal it), or a frozenset (must be null
-        or one of these, such as the keyed hashes just written). A row is
-        counted when any field breaks its expectation.
+        or one of these, such as the keyed hashes just written), or
+        :class:`NoneOf` (must not be one of these old values). A row is counted
+        when any field breaks its expectation.
         """
 
     def count_many(self, requests: Sequence[CountRequest]) -> list[int]:
@@ -143,8 +164,18 @@ class Connector(ABC):
         return [self.count(r.collection, r.selector, where_not=r.where_not) for r in requests]
 
     @abstractmethod
+    def stage(self, mutations: Sequence[Mutation]) -> Staged:
+        """Run all ``mutations`` in one open transaction, to be committed or rolled back.
+
+        Staging every database before committing any keeps a multi-database
+        erasure from committing in one store while another refuses.
+        """
+
     def apply(self, mutations: Sequence[Mutation]) -> list[int]:
         """Apply all ``mutations`` in one transaction; return rows affected by each."""
+        staged = self.stage(mutations)
+        staged.commit()
+        return staged.affected
 
     @abstractmethod
     def column_types(self, collection: str) -> dict[str, ColumnType]:

@@ -29,6 +29,7 @@ from covenant.connectors.base import (
     Selector,
     SetNull,
     SetValue,
+    Staged,
     Update,
 )
 from covenant.connectors.sqltext import Renderer
@@ -170,14 +171,17 @@ class SQLConnector(Connector):
             )
             for i in simple
         ]
-        stmt, params = self.sql.counts(parts)
-        try:
-            with self._connect() as conn:
-                row = conn.execute(stmt, params).one()
-        except sa.exc.DBAPIError as exc:
-            raise ConnectorError(f"{self.system.key}: counting failed: {_reason(exc)}") from None
-        for i, value in zip(simple, row, strict=True):
-            out[i] = int(value)
+        for batch in _by_budget(list(zip(simple, parts, strict=True))):
+            stmt, params = self.sql.counts([part for _, part in batch])
+            try:
+                with self._connect() as conn:
+                    row = conn.execute(stmt, params).one()
+            except sa.exc.DBAPIError as exc:
+                raise ConnectorError(
+                    f"{self.system.key}: counting failed: {_reason(exc)}"
+                ) from None
+            for (i, _), value in zip(batch, row, strict=True):
+                out[i] = int(value)
         return out
 
     def _count_chunked(self, r: CountRequest) -> int:
@@ -194,23 +198,26 @@ class SQLConnector(Connector):
             raise ConnectorError(f"{self.system.key}: counting failed: {_reason(exc)}") from None
         return len(seen)
 
-    def apply(self, mutations: Sequence[Mutation]) -> list[int]:
+    def stage(self, mutations: Sequence[Mutation]) -> Staged:
+        conn = self._connect()
+        transaction = conn.begin()
         affected: list[int] = []
         try:
-            with self.engine.begin() as conn:
-                for mutation in mutations:
-                    totals: dict[str, int] = {}
-                    for part, (stmt, params) in self._statements(mutation):
-                        result = conn.execute(stmt, params)
-                        totals[part] = totals.get(part, 0) + max(result.rowcount, 0)
-                    # Rows, not statements: an update that nulls some fields and
-                    # hashes others touches each row more than once.
-                    affected.append(totals.get("rows", max(totals.values(), default=0)))
+            for mutation in mutations:
+                totals: dict[str, int] = {}
+                for part, (stmt, params) in self._statements(mutation):
+                    result = conn.execute(stmt, params)
+                    totals[part] = totals.get(part, 0) + max(result.rowcount, 0)
+                # Rows, not statements: an update that nulls some fields and
+                # hashes others touches each row more than once.
+                affected.append(totals.get("rows", max(totals.values(), default=0)))
         except sa.exc.DBAPIError as exc:
+            transaction.rollback()
+            conn.close()
             raise ConnectorError(
-                f"{self.system.key}: the change was rolled back: {_reason(exc)}"
+                f"{self.system.key}: the database refused the change: {_reason(exc)}"
             ) from None
-        return affected
+        return _SQLStaged(self.system.key, conn, transaction, affected)
 
     def _statements(
         self, mutation: Mutation
@@ -265,6 +272,28 @@ class SQLConnector(Connector):
             raise ConnectorError(f"{self.system.key}: cannot connect: {_reason(exc)}") from None
 
 
+PARAMS = 30_000
+"""Bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535."""
+
+
+def _by_budget(
+    parts: list[tuple[int, tuple[str, dict[str, Any], list[str]]]],
+) -> Iterator[list[tuple[int, tuple[str, dict[str, Any], list[str]]]]]:
+    """Group count subqueries so no statement binds more than ``PARAMS`` values."""
+    batch: list[tuple[int, tuple[str, dict[str, Any], list[str]]]] = []
+    used = 0
+    for item in parts:
+        params = item[1][1]
+        size = sum(len(v) if isinstance(v, list) else 1 for v in params.values())
+        if batch and used + size > PARAMS:
+            yield batch
+            batch, used = [], 0
+        batch.append(item)
+        used += size
+    if batch:
+        yield batch
+
+
 def chunks(selector: Selector) -> list[Selector]:
     """The selector, split so no statement binds more than ``CHUNK`` values."""
     matches = [m for m in selector.any_of if m.values]
@@ -278,6 +307,32 @@ def chunks(selector: Selector) -> list[Selector]:
         for i in range(0, len(values), CHUNK):
             out.append(Selector((Match(m.field, frozenset(values[i : i + CHUNK])),), selector.hold))
     return out
+
+
+class _SQLStaged(Staged):
+    def __init__(
+        self, system: str, conn: sa.Connection, transaction: sa.RootTransaction, affected: list[int]
+    ) -> None:
+        self.system, self.conn, self.transaction, self.affected = (
+            system,
+            conn,
+            transaction,
+            affected,
+        )
+
+    def commit(self) -> None:
+        try:
+            self.transaction.commit()
+        except sa.exc.DBAPIError as exc:
+            raise ConnectorError(f"{self.system}: the commit failed: {_reason(exc)}") from None
+        finally:
+            self.conn.close()
+
+    def rollback(self) -> None:
+        try:
+            self.transaction.rollback()
+        finally:
+            self.conn.close()
 
 
 def _plain(a: Any) -> Any:

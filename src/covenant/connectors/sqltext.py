@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from covenant.connectors.base import HoldFilter, Selector
+from covenant.connectors.base import HoldFilter, NoneOf, Selector
 
 Params = dict[str, Any]
 
@@ -62,6 +62,10 @@ class Renderer:
             c, name = self.quote(field), f"{p}w{i}"
             if expected is None:
                 ors.append(f"{c} IS NOT NULL")
+            elif isinstance(expected, NoneOf):
+                ors.append(f"{c} IN :{name}")
+                params[name] = list(expected.values)
+                expanding.append(name)
             elif isinstance(expected, frozenset):
                 if expected:
                     ors.append(f"({c} IS NOT NULL AND {c} NOT IN :{name})")

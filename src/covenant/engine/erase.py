@@ -33,9 +33,11 @@ from covenant.connectors.base import (
     HoldFilter,
     Match,
     Mutation,
+    NoneOf,
     Selector,
     SetNull,
     SetValue,
+    Staged,
     Update,
 )
 from covenant.declaration.catalog import Catalog
@@ -45,7 +47,7 @@ from covenant.engine.policy import CollectionPolicy, FieldAction, resolve
 from covenant.engine.results import CollectionErasure, ErasureResult, KeptField
 from covenant.engine.session import Session
 from covenant.engine.walk import Found, walk
-from covenant.errors import CovenantError, ErasureIncomplete
+from covenant.errors import ConnectorError, CovenantError, ErasureIncomplete
 
 
 def erase(
@@ -108,15 +110,28 @@ def _change(
     policies: dict[str, CollectionPolicy],
     secrets: dict[str, bytes],
 ) -> None:
-    """Apply every mutation: one transaction per database, children before parents."""
+    """Apply every mutation: one transaction per database, children before parents.
+
+    Every database's transaction is staged before any commits, so a database
+    that refuses its part leaves all of them unchanged.
+    """
     catalog = session.loaded.catalog
     by_system: dict[str, list[tuple[str, Mutation]]] = defaultdict(list)
     for coll in _delete_order(catalog, list(found)):
         for m in _mutations(coll, found[coll], policies[coll], catalog, secrets):
             by_system[session.system_of(coll)].append((coll, m))
-    for items in by_system.values():
-        affected = session.connector(items[0][0]).apply([m for _, m in items])
-        for (coll, m), n in zip(items, affected, strict=True):
+    staged: list[tuple[list[tuple[str, Mutation]], Staged]] = []
+    try:
+        for items in by_system.values():
+            staged.append((items, session.connector(items[0][0]).stage([m for _, m in items])))
+    except CovenantError as exc:
+        for _, s in staged:
+            s.rollback()
+        raise ConnectorError(f"{exc.message}; nothing was changed in any database") from None
+    for _, s in staged:
+        s.commit()  # every database has accepted its changes; only a commit itself can fail now
+    for items, s in staged:
+        for (coll, m), n in zip(items, s.affected, strict=True):
             if isinstance(m, Delete):
                 report[coll].deleted += n
             else:
@@ -236,21 +251,34 @@ def keyed_hash(key: bytes, value: Any) -> str:
     return hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+HASHES_PER_CHECK = 5000
+"""Above this many hashed values, the proof checks "no old value left" in chunks
+instead of "only new hashes present" in one statement."""
+
+
 def _expectations(
     found: Found, policy: CollectionPolicy, secrets: dict[str, bytes]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+) -> list[dict[str, Any]]:
+    """What each changed field must now hold, as one or more ``where_not`` checks."""
+    first: dict[str, Any] = {}
+    more: list[dict[str, Any]] = []
     for name, action in policy.changes.items():
         if action.strategy == "null":
-            out[name] = None
+            first[name] = None
         elif action.strategy == "rewrite":
-            out[name] = action.value
+            first[name] = action.value
         else:
-            # The field must now hold one of the hashes just written (or
-            # nothing): checking "not an old value" would pass if the old
-            # values had not been captured at all.
-            out[name] = frozenset(_hashes(name, action, found, secrets).values())
-    return out
+            hashes = _hashes(name, action, found, secrets)
+            if len(hashes) <= HASHES_PER_CHECK:
+                # The field must hold one of the hashes just written (or nothing):
+                # "not an old value" alone would pass if no old value was captured.
+                first[name] = frozenset(hashes.values())
+            else:
+                old, step = sorted(hashes, key=repr), max(1, HASHES_PER_CHECK)
+                more += [
+                    {name: NoneOf(frozenset(old[i : i + step]))} for i in range(0, len(old), step)
+                ]
+    return [first, *more] if first else more
 
 
 def _remaining(
@@ -276,10 +304,12 @@ def _remaining(
             if target.empty and f.rows:
                 unproven[coll] = f.rows  # rows were found but not their keys: nothing is proven
                 continue
-            expected = _expectations(f, policy, secrets)
-            requests[(coll, "remaining")] = CountRequest(coll, target, expected)
-    counts = count_all(session, requests)
-    return {**{c: n for (c, _), n in counts.items()}, **unproven}
+            for i, expected in enumerate(_expectations(f, policy, secrets)):
+                requests[(coll, f"remaining {i}")] = CountRequest(coll, target, expected)
+    remaining = dict(unproven)
+    for (coll, _), n in count_all(session, requests).items():
+        remaining[coll] = remaining.get(coll, 0) + n
+    return remaining
 
 
 def _delete_order(catalog: Catalog, collections: Sequence[str]) -> list[str]:

@@ -147,9 +147,7 @@ class PackageWriter:
         self._current: tuple[_Spool, _SpoolFiles] | None = None
         # Beside the destination so os.replace stays on one filesystem; mkdtemp
         # makes it 0700, so spooled personal data is private to this user.
-        self._dir: Path | None = Path(
-            tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=self._out.parent)
-        )
+        self._dir: Path | None = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=self._out.parent))
 
     # -- the engine's side -----------------------------------------------------
 
@@ -492,22 +490,26 @@ class _View:
         for i, name in enumerate(spool.columns):
             by_group.setdefault(self._group_of(spool.key, name), []).append(i)
         keys = [
-            i for i, c in enumerate(spool.columns)
+            i
+            for i, c in enumerate(spool.columns)
             if (f := self.loaded.catalog.field(spool.key, c)) is not None and f.primary_key
         ]
         for group, fields in by_group.items():
             context = [i for i in keys if i not in fields]
             columns = [Column(spool.columns[i], "Record identifier", True) for i in context]
             columns += [self._column(spool.key, spool.columns[i], group) for i in fields]
-            yield group, Table(
-                id=f"t-{n + 1}-{_slug(group)}",
-                collection=spool.key,
-                description=self.descriptions.get(spool.key, ""),
-                columns=tuple(columns),
-                indices=tuple(context + fields),
-                total=spool.rows,
-                shown=min(spool.rows, self.html_rows),
-                preview=spool.preview_path,
+            yield (
+                group,
+                Table(
+                    id=f"t-{n + 1}-{_slug(group)}",
+                    collection=spool.key,
+                    description=self.descriptions.get(spool.key, ""),
+                    columns=tuple(columns),
+                    indices=tuple(context + fields),
+                    total=spool.rows,
+                    shown=min(spool.rows, self.html_rows),
+                    preview=spool.preview_path,
+                ),
             )
 
     def _group_of(self, collection: str, column: str) -> str:

@@ -102,17 +102,20 @@ def _hops(seeds: dict[str, list[Input]], edges: list[Edge]) -> dict[str, int]:
 def _oriented(edges: list[Edge], hops: dict[str, int]) -> list[Edge]:
     """The edges the walk follows, guaranteed acyclic.
 
-    Edges that go one hop further out are always kept. A directed edge between
-    two collections at the same hop is kept unless it would close a cycle,
-    which validation reports anyway; the planner stays safe without it.
+    Edges that go one hop further out are always kept. An edge between two
+    collections at the same hop is kept unless it would close a cycle: directed
+    edges first (validation rejects directed cycles anyway), then undirected
+    ones in a stable order, so giving more identities never drops a link.
     """
     usable = [e for e in edges if e.source in hops and e.target in hops and e.source != e.target]
     kept = [e for e in usable if hops[e.source] < hops[e.target]]
     succ: dict[str, set[str]] = {}
     for e in kept:
         succ.setdefault(e.source, set()).add(e.target)
-    same = [e for e in usable if hops[e.source] == hops[e.target] and e.directed]
-    for e in sorted(same, key=lambda e: (e.source, e.target, e.source_field, e.target_field)):
+    same = [e for e in usable if hops[e.source] == hops[e.target]]
+    for e in sorted(
+        same, key=lambda e: (not e.directed, e.source, e.target, e.source_field, e.target_field)
+    ):
         if not _reaches(succ, e.target, e.source):
             kept.append(e)
             succ.setdefault(e.source, set()).add(e.target)

@@ -8,6 +8,7 @@ It never loads a whole table: a step reads only rows its selector matches.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,10 @@ class Found:
 Sink = Callable[[Step, Sequence[str], Iterator[Rows]], None]
 
 
-def selector_for(step: Step, identities: Identities, found: dict[str, Found]) -> Selector:
+def selector_for(
+    step: Step, identities: Identities, found: dict[str, Found], types: dict[str, str | None]
+) -> Selector:
+    """Rows matching any input; ``types`` gives each target field's declared ``data_type``."""
     matches: dict[str, set[Any]] = {}
     for i in step.inputs:
         if i.identity is not None:
@@ -41,8 +45,46 @@ def selector_for(step: Step, identities: Identities, found: dict[str, Found]) ->
             values = found[i.source].values.get(i.source_field, ())
         else:
             values = ()
-        matches.setdefault(i.field, set()).update(v for v in values if v is not None)
+        kind = types.get(i.field)
+        matches.setdefault(i.field, set()).update(
+            c for c in (coerce(v, kind) for v in values if v is not None) if c is not None
+        )
     return Selector(tuple(Match(f, frozenset(v)) for f, v in matches.items()))
+
+
+_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+
+
+def coerce(value: Any, data_type: str | None) -> Any:
+    """``value`` as the target field's declared type, or None when it cannot equal one.
+
+    Values are bound as the type of the field they came from. Compared with a
+    column of another type, databases coerce loosely (MariaDB finds '01' and
+    '1abc' equal to 1), which would reach other people's rows; so values are
+    converted exactly, and a value with no exact form is dropped.
+    """
+    if data_type == "string":
+        return value if isinstance(value, str) else str(value)
+    if data_type == "integer":
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            return int(value) if value.is_integer() else None
+        return int(value) if isinstance(value, str) and _INTEGER.match(value) else None
+    if data_type == "float":
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return float(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+    if data_type == "boolean":
+        return value if isinstance(value, bool) else None
+    return value
 
 
 def walk(
@@ -66,7 +108,9 @@ def walk(
     for step in plan.steps:
         if session.is_manual(step.collection):
             continue
-        selector = selector_for(step, identities, found)
+        info = session.loaded.catalog.collections[step.collection]
+        types = {name: f.data_type for name, f in info.fields.items()}
+        selector = selector_for(step, identities, found, types)
         outputs = sorted(plan.outputs(step.collection) | set(capture(step)))
         wanted = list(dict.fromkeys([*columns(step), *outputs]))
         record = Found(selector=selector, values={o: set() for o in outputs})
