@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from covenant.connectors.base import Staged
+from covenant.connectors.base import Match, Selector, Staged
 from covenant.declaration import load
 from covenant.engine.access import access
 from covenant.engine.correct import correct
@@ -335,24 +335,59 @@ def test_a_second_database_refusing_its_part_leaves_the_first_unchanged(
 
 def _move_calls_to_second_system(store: m.MiniStore) -> None:
     """Declare the call log as a dataset of a second system, reached by $CALLS_URL."""
+    _move_to_second_system(store, "calls", {"url": {"$env": "CALLS_URL"}})
+
+
+def _move_to_second_system(store: m.MiniStore, name: str, connection: dict | None) -> None:  # type: ignore[type-arg]
+    """Declare one mini collection as dataset ``z<name>`` of a second system."""
     shop = store.config.parent / "datasets" / "shop.yml"
     data = yaml.safe_load(shop.read_text())
-    (calls,) = [c for c in data["dataset"][0]["collections"] if c["name"] == "calls"]
+    (calls,) = [c for c in data["dataset"][0]["collections"] if c["name"] == name]
     data["dataset"][0]["collections"].remove(calls)
+    for coll in data["dataset"][0]["collections"]:
+        for f in coll["fields"]:
+            for ref in (f.get("fides_meta") or {}).get("references", []):
+                if ref["field"].startswith(f"{name}."):
+                    ref["dataset"] = f"z{name}"
     shop.write_text(yaml.safe_dump(data))
-    (store.config.parent / "datasets" / "calls.yml").write_text(
-        yaml.safe_dump({"dataset": [{"fides_key": "zcalls", "collections": [calls]}]})
+    (store.config.parent / "datasets" / f"{name}.yml").write_text(
+        yaml.safe_dump({"dataset": [{"fides_key": f"z{name}", "collections": [calls]}]})
     )
+    old, new = f"mini.{name}", f"z{name}.{name}"
     config = yaml.safe_load(store.config.read_text())
-    config["systems"].append(
-        {"key": "calls_db", "name": "Call center", "connection": {"url": {"$env": "CALLS_URL"}}}
-    )
-    config["datasets"].append({"include": "datasets/calls.yml", "system": "calls_db"})
+    system = {"key": f"{name}_db", "name": f"The {name} system"}
+    if connection is not None:
+        system["connection"] = connection
+    config["systems"].append(system)
+    config["datasets"].append({"include": f"datasets/{name}.yml", "system": f"{name}_db"})
     for rule in config["erasure"]:
-        rule["target"] = rule["target"].replace("mini.calls", "zcalls.calls")
-    for section in ("purposes", "kept_until"):
-        for item in config[section]:
-            item["collections"] = [
-                c.replace("mini.calls", "zcalls.calls") for c in item["collections"]
-            ]
+        rule["target"] = rule["target"].replace(old, new)
+    for section in ("purposes", "kept_until", "retention"):
+        for item in config.get(section, []):
+            item["collections"] = [c.replace(old, new) for c in item["collections"]]
     store.config.write_text(yaml.safe_dump(config))
+
+
+def test_results_larger_than_a_batch_stream_in_batches(store: m.MiniStore) -> None:
+    # Batches of 1 make the first bounded query overflow, so rows come from the
+    # streaming path; the walk must see exactly the same rows.
+    with session_for(store) as s:
+        connector = s.connector("mini.sessions")
+        selector = Selector((Match("cookie_id", frozenset({"ck-ana", "ck-anon"})),))
+        batches = list(connector.read("mini.sessions", ["id"], selector, batch_size=1))
+    assert sorted(r[0] for b in batches for r in b) == [1000, 1001, 1002]
+    assert all(len(b) == 1 for b in batches)
+
+
+def test_collections_behind_a_system_without_connector_are_listed_for_people(
+    store: m.MiniStore, tmp_path: Path
+) -> None:
+    # Orders live in a system no connector reaches; their items are found only
+    # through orders, so both must be handed to staff rather than shown as empty.
+    _move_to_second_system(store, "orders", None)
+    with session_for(store) as s:
+        got = access(s, ids(s, email=m.ANA), tmp_path / "a.zip")
+        result = erase(s, ids(s, email=m.ANA))
+    assert got.manual == ["zorders.orders", "mini.order_items"]
+    assert result.manual == ["zorders.orders", "mini.order_items"]
+    assert store.count(m.order_items) == 4

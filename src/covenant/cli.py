@@ -248,7 +248,8 @@ def serve(
 def _manual(collections: list[str]) -> None:
     if collections:
         out.print(
-            "[yellow]manual[/]: these systems have no connector; staff must handle: "
+            "[yellow]manual[/]: no connector reaches these collections, or reaches them only "
+            "partly; staff must search them: "
             + ", ".join(collections)
         )
 

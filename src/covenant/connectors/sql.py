@@ -135,14 +135,36 @@ class SQLConnector(Connector):
         seen: set[tuple[Any, ...]] = set()
         with self._connect() as conn:
             for part in parts:
-                stmt, params = self.sql.select(self._table(collection), columns, part)
-                result = conn.execution_options(yield_per=batch_size).execute(stmt, params)
-                for batch in result.partitions(batch_size):
-                    rows = [tuple(r) for r in batch]
+                for rows in self._fetch(conn, collection, columns, part, batch_size):
                     if keep:
                         rows = [r for r in rows if _first(seen, tuple(r[i] for i in keep))]
                     if rows:
                         yield rows
+
+    def _fetch(
+        self,
+        conn: sa.Connection,
+        collection: str,
+        columns: Sequence[str],
+        selector: Selector,
+        batch_size: int,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Small results in one plain query; large ones streamed from a server-side cursor.
+
+        A server-side cursor costs extra round trips (declare, fetch, close), more
+        than the whole lookup for a typical person, so it is used only once a
+        first, bounded query shows the result does not fit in one batch.
+        """
+        table = self._table(collection)
+        stmt, params = self.sql.select(table, columns, selector, limit=batch_size + 1)
+        first = [tuple(r) for r in conn.execute(stmt, params)]
+        if len(first) <= batch_size:
+            yield first
+            return
+        stmt, params = self.sql.select(table, columns, selector)
+        result = conn.execution_options(yield_per=batch_size).execute(stmt, params)
+        for batch in result.partitions(batch_size):
+            yield [tuple(r) for r in batch]
 
     def count(
         self, collection: str, selector: Selector, *, where_not: Mapping[str, Any] | None = None

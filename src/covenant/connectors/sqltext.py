@@ -79,13 +79,14 @@ class Renderer:
         return ("(" + " OR ".join(ors) + ")" if ors else "1 = 0"), params, expanding
 
     def select(
-        self, table: str, columns: Sequence[str], selector: Selector
+        self, table: str, columns: Sequence[str], selector: Selector, limit: int | None = None
     ) -> tuple[sa.TextClause, Params]:
         where, params, exp = self.where(selector)
         cols = ", ".join(self.quote(c) for c in columns)
-        return self._text(
-            f"SELECT {cols} FROM {self.quote(table)} WHERE {where}", tuple(exp)
-        ), params
+        sql = f"SELECT {cols} FROM {self.quote(table)} WHERE {where}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._text(sql, tuple(exp)), params
 
     def filtered(
         self, selector: Selector, where_not: Mapping[str, Any] | None, p: str

@@ -19,7 +19,7 @@ from covenant.engine.package import PackageWriter
 from covenant.engine.plan import Step, plan
 from covenant.engine.results import AccessResult, CollectionAccess
 from covenant.engine.session import Session
-from covenant.engine.walk import Rows, walk
+from covenant.engine.walk import Rows, unreached, walk
 
 
 def exported_columns(loaded: Loaded, collection: str) -> tuple[list[str], list[str]]:
@@ -60,7 +60,7 @@ def access(
         report.append(CollectionAccess(step.collection, rows, keep, drop))
 
     try:
-        walk(
+        found = walk(
             session,
             the_plan,
             identities,
@@ -71,7 +71,7 @@ def access(
     except BaseException:
         writer.abort()
         raise
-    manual = [s.collection for s in the_plan.steps if session.is_manual(s.collection)]
+    manual = unreached(session, the_plan, found)
     return AccessResult(
         request_id=request_id,
         identities=as_dict(identities),

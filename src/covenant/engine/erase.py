@@ -46,7 +46,7 @@ from covenant.engine.plan import Plan, Step, plan
 from covenant.engine.policy import CollectionPolicy, FieldAction, resolve
 from covenant.engine.results import CollectionErasure, ErasureResult, KeptField
 from covenant.engine.session import Session
-from covenant.engine.walk import Found, walk
+from covenant.engine.walk import Found, unreached, walk
 from covenant.errors import ConnectorError, CovenantError, ErasureIncomplete
 
 
@@ -77,7 +77,7 @@ def erase(
         identities=as_dict(identities),
         verified=all(e.remaining == 0 for e in report.values()),
         collections=[report[s.collection] for s in the_plan.steps if s.collection in report],
-        manual=[s.collection for s in the_plan.steps if session.is_manual(s.collection)],
+        manual=unreached(session, the_plan, found),
     )
     if not result.verified:
         left = ", ".join(

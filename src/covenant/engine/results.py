@@ -24,7 +24,8 @@ class AccessResult:
     bytes: int
     collections: list[CollectionAccess]
     manual: list[str] = field(default_factory=list)
-    """Collections in systems without a connection, for people to search."""
+    """Collections people must search: in systems without a connection, or
+    reached only partly because a link runs through such a system."""
 
     @property
     def total_rows(self) -> int:
@@ -64,6 +65,7 @@ class ErasureResult:
     verified: bool
     collections: list[CollectionErasure]
     manual: list[str] = field(default_factory=list)
+    """As for access: collections the engine could not fully reach or prove."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

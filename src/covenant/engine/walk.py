@@ -28,6 +28,8 @@ class Found:
     selector: Selector
     rows: int = 0
     values: dict[str, set[Any]] = field(default_factory=dict)
+    partial: bool = False
+    """Some input comes through a system without a connector: rows may be missing."""
 
 
 Sink = Callable[[Step, Sequence[str], Iterator[Rows]], None]
@@ -111,9 +113,13 @@ def walk(
         info = session.loaded.catalog.collections[step.collection]
         types = {name: f.data_type for name, f in info.fields.items()}
         selector = selector_for(step, identities, found, types)
+        partial = any(
+            i.source is not None and (i.source not in found or found[i.source].partial)
+            for i in step.inputs
+        )
         outputs = sorted(plan.outputs(step.collection) | set(capture(step)))
         wanted = list(dict.fromkeys([*columns(step), *outputs]))
-        record = Found(selector=selector, values={o: set() for o in outputs})
+        record = Found(selector=selector, values={o: set() for o in outputs}, partial=partial)
         found[step.collection] = record
         if not wanted or selector.empty:
             if sink is not None:
@@ -138,3 +144,12 @@ def _tracked(batches: Iterator[Rows], columns: list[str], record: Found) -> Iter
         for index, bucket in slots:
             bucket.update(r[index] for r in batch)
         yield batch
+
+
+def unreached(session: Session, plan: Plan, found: dict[str, Found]) -> list[str]:
+    """Collections people must search: no connector, or found only partly through one."""
+    return [
+        s.collection
+        for s in plan.steps
+        if session.is_manual(s.collection) or found[s.collection].partial
+    ]
