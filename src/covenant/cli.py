@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.table import Table
 
 from covenant.declaration import load
-from covenant.engine.identity import normalize, parse_pairs
+from covenant.engine.identity import Identities, normalize, parse_pairs
+from covenant.engine.session import Session
 from covenant.errors import CovenantError
 from covenant.notice.cli import register as register_notice
 
@@ -47,6 +48,20 @@ IdentityOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print structured JSON instead of a summary.")
 ]
+
+
+def _run_request(
+    config: Path, identity: list[str], fn: Callable[[Session, Identities], dict[str, Any]]
+) -> dict[str, Any]:
+    """Load the declaration, check the identities, and run one request in a session."""
+
+    def run() -> dict[str, Any]:
+        loaded = load(config)
+        ids = normalize(parse_pairs(identity), loaded.catalog, loaded.declaration.identities)
+        with Session(loaded) as session:
+            return fn(session, ids)
+
+    return guarded(run)
 
 
 def guarded(fn: Callable[[], T]) -> T:
@@ -106,15 +121,8 @@ def dsr_access(
 ) -> None:
     """Find one person's data and write it as a portable package (JSON, CSV, HTML)."""
     from covenant.engine.access import access
-    from covenant.engine.session import Session
 
-    def run() -> dict[str, Any]:
-        loaded = load(config)
-        ids = normalize(parse_pairs(identity), loaded.catalog, loaded.declaration.identities)
-        with Session(loaded) as session:
-            return access(session, ids, out_path).to_dict()
-
-    result = guarded(run)
+    result = _run_request(config, identity, lambda s, ids: access(s, ids, out_path).to_dict())
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
@@ -138,19 +146,15 @@ def print_access(result: dict[str, Any]) -> None:
 def dsr_erase(config: ConfigOpt, identity: IdentityOpt, as_json: JsonOpt = False) -> None:
     """Erase one person's data by the declared strategies, then prove it by re-reading."""
     from covenant.engine.erase import ErasureNotProven, erase
-    from covenant.engine.session import Session
 
-    def run() -> dict[str, Any]:
-        loaded = load(config)
-        ids = normalize(parse_pairs(identity), loaded.catalog, loaded.declaration.identities)
-        with Session(loaded) as session:
-            try:
-                return erase(session, ids).to_dict()
-            except ErasureNotProven as exc:
-                _erasure_out(exc.result.to_dict(), as_json)
-                raise
+    def run(session: Session, ids: Identities) -> dict[str, Any]:
+        try:
+            return erase(session, ids).to_dict()
+        except ErasureNotProven as exc:
+            _erasure_out(exc.result.to_dict(), as_json)
+            raise
 
-    result = guarded(run)
+    result = _run_request(config, identity, run)
     _erasure_out(result, as_json)
 
 
@@ -201,16 +205,9 @@ def dsr_correct(
 ) -> None:
     """Set declared fields of one person's rows to new values; show before and after."""
     from covenant.engine.correct import correct, parse_sets
-    from covenant.engine.session import Session
 
-    def run() -> dict[str, Any]:
-        loaded = load(config)
-        ids = normalize(parse_pairs(identity), loaded.catalog, loaded.declaration.identities)
-        changes = parse_sets(sets)
-        with Session(loaded) as session:
-            return correct(session, ids, changes).to_dict()
-
-    result = guarded(run)
+    changes = guarded(lambda: parse_sets(sets))
+    result = _run_request(config, identity, lambda s, ids: correct(s, ids, changes).to_dict())
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
@@ -249,8 +246,7 @@ def _manual(collections: list[str]) -> None:
     if collections:
         out.print(
             "[yellow]manual[/]: no connector reaches these collections, or reaches them only "
-            "partly; staff must search them: "
-            + ", ".join(collections)
+            "partly; staff must search them: " + ", ".join(collections)
         )
 
 

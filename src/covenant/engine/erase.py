@@ -42,7 +42,7 @@ from covenant.connectors.base import (
 )
 from covenant.declaration.catalog import Catalog
 from covenant.engine.identity import Identities, as_dict
-from covenant.engine.plan import Plan, Step, plan
+from covenant.engine.plan import Plan, Step, dependency_order, plan
 from covenant.engine.policy import CollectionPolicy, FieldAction, resolve
 from covenant.engine.results import CollectionErasure, ErasureResult, KeptField
 from covenant.engine.session import Session
@@ -315,22 +315,10 @@ def _remaining(
 def _delete_order(catalog: Catalog, collections: Sequence[str]) -> list[str]:
     """Children (collections holding a reference) before the parents they reference."""
     present = set(collections)
-    parents: dict[str, set[str]] = {c: set() for c in collections}
+    children: dict[str, set[str]] = {c: set() for c in collections}
     for c in collections:
         for f in catalog.collections[c].fields.values():
             for ref in f.references:
                 if ref.collection in present and ref.collection != c:
-                    parents[c].add(ref.collection)
-    children: dict[str, set[str]] = {c: set() for c in collections}
-    for c, ps in parents.items():
-        for p in ps:
-            children[p].add(c)
-    order: list[str] = []
-    done: set[str] = set()
-    pending = list(collections)
-    while pending:
-        ready = [c for c in pending if children[c] <= done] or pending[:1]
-        order.extend(ready)
-        done.update(ready)
-        pending = [c for c in pending if c not in done]
-    return order
+                    children[ref.collection].add(c)
+    return dependency_order(list(collections), children)

@@ -142,16 +142,22 @@ def _topological(
         k: {i.source for i in v if i.source} | {a for a in after[k] if a in hops}
         for k, v in inputs.items()
     }
+    return dependency_order(sorted(hops, key=lambda k: (hops[k], k)), preds)
+
+
+def dependency_order(nodes: list[str], needs: dict[str, set[str]]) -> list[str]:
+    """``nodes`` ordered so each comes after everything it ``needs``, stable otherwise.
+
+    A cycle (only an ``after`` loop can make one, and validation reports it)
+    is broken at the first pending node rather than looping forever.
+    """
     order: list[str] = []
     done: set[str] = set()
-    pending = sorted(hops, key=lambda k: (hops[k], k))
+    pending = list(nodes)
     while pending:
-        ready = [k for k in pending if preds[k] <= done]
-        if not ready:  # only a cycle through `after` can cause this; validation reports it
-            ready = pending[:1]
-        for k in ready:
-            order.append(k)
-            done.add(k)
+        ready = [k for k in pending if needs.get(k, set()) <= done] or pending[:1]
+        order.extend(ready)
+        done.update(ready)
         pending = [k for k in pending if k not in done]
     return order
 
