@@ -134,3 +134,13 @@ def test_unusable_database_urls_are_clear_errors(
     assert result.exit_code == 3
     assert message in result.stderr
     assert not Path("/no/such/store.db").exists()
+
+
+def test_db_upgrade_creates_covenants_own_database(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COVENANT_DATABASE_URL", raising=False)
+    for _ in range(2):  # the second run finds nothing to do
+        result = runner.invoke(app, ["db", "upgrade", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+    assert (config.parent / "covenant-state.db").exists()

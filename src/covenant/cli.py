@@ -242,6 +242,24 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
 
 
+db = typer.Typer(help="Covenant's own database: requests, consent, audit.", no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+@db.command("upgrade")
+def db_upgrade(config: ConfigOpt) -> None:
+    """Create or migrate Covenant's own database (COVENANT_DATABASE_URL, or SQLite beside FILE)."""
+    from covenant.db import state_url
+    from covenant.migrations import upgrade
+    from covenant.settings import Settings
+
+    settings = Settings(config=config)
+    raw = settings.database_url.get_secret_value() if settings.database_url else None
+    url = guarded(lambda: state_url(raw, config.resolve().parent))
+    guarded(lambda: upgrade(url))
+    out.print(f"[green]ok[/]: {url.render_as_string(hide_password=True)} is at the latest revision")
+
+
 def _manual(collections: list[str]) -> None:
     if collections:
         out.print(

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     """Port to listen on (``COVENANT_PORT``)."""
 
+    database_url: SecretStr | None = None
+    """Covenant's own database (``COVENANT_DATABASE_URL``), e.g. PostgreSQL in
+    production; SQLite beside the declaration when unset. Secret: it may hold a password."""
+
     secret_key: SecretStr | None = None
     """Signs links and sessions (``COVENANT_SECRET_KEY``); a random one per start if unset."""
 

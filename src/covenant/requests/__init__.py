@@ -1,0 +1,1 @@
+"""The life of a data subject request: intake, verification, deadlines, fulfilment."""
