@@ -13,7 +13,8 @@ from alembic.migration import MigrationContext
 from hypothesis import given
 from hypothesis import strategies as st
 
-import covenant.requests.tables  # noqa: F401  (registers the tables)
+import covenant.audit.store
+import covenant.requests.tables  # noqa: F401
 from covenant.db import connect, metadata
 from covenant.migrations import upgrade
 from covenant.requests.lifecycle import (

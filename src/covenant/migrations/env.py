@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import covenant.requests.tables  # noqa: F401  (registers the tables on the metadata)
+import covenant.audit.store
+import covenant.requests.tables  # noqa: F401
 from covenant.db import connect, metadata
 
 url = context.config.attributes["url"]

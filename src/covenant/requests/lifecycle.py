@@ -47,9 +47,13 @@ class Kind(enum.StrEnum):
     OPT_OUT_MARKETING = "opt_out_marketing"
 
     @property
+    def is_opt_out(self) -> bool:
+        return self in (Kind.OPT_OUT_SALE, Kind.OPT_OUT_MARKETING)
+
+    @property
     def needs_verification(self) -> bool:
         # Opt-outs need no verification (Cal. Code Regs. tit. 11 §7026(d)).
-        return self not in (Kind.OPT_OUT_SALE, Kind.OPT_OUT_MARKETING)
+        return not self.is_opt_out
 
 
 class Channel(enum.StrEnum):
