@@ -124,12 +124,13 @@ def _change(
     try:
         for items in by_system.values():
             staged.append((items, session.connector(items[0][0]).stage([m for _, m in items])))
-    except CovenantError as exc:
+    except BaseException as exc:
         for _, s in staged:
             s.rollback()
-        raise ConnectorError(f"{exc.message}; nothing was changed in any database") from None
-    for _, s in staged:
-        s.commit()  # every database has accepted its changes; only a commit itself can fail now
+        if isinstance(exc, CovenantError):
+            raise ConnectorError(f"{exc.message}; nothing was changed in any database") from None
+        raise
+    _commit_all(session, staged)
     for items, s in staged:
         for (coll, m), n in zip(items, s.affected, strict=True):
             if isinstance(m, Delete):
@@ -182,6 +183,24 @@ def _target(coll: str, found: Found, policy: CollectionPolicy, catalog: Catalog)
         if len(pk) == 1 and pk[0] in found.values:
             return Selector((Match(pk[0], frozenset(found.values[pk[0]])),), _hold(policy, False))
     return found.selector.narrowed(_hold(policy, False))
+
+
+def _commit_all(session: Session, staged: list[tuple[list[tuple[str, Mutation]], Staged]]) -> None:
+    """Commit every staged database; only a commit itself can fail now.
+
+    Commits are not two-phase: if one fails, those before it stay committed and
+    the rest are rolled back, and the message says which is which.
+    """
+    for i, (_, s) in enumerate(staged):
+        try:
+            s.commit()
+        except CovenantError as exc:
+            for _, rest in staged[i + 1 :]:
+                rest.rollback()
+            done = [session.system_of(items[0][0]) for items, _ in staged[:i]] or ["none"]
+            raise ConnectorError(
+                f"{exc.message}; already committed: {', '.join(done)}; run the request again"
+            ) from None
 
 
 def _entry(coll: str, found: Found, policy: CollectionPolicy) -> CollectionErasure:
