@@ -11,9 +11,11 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from covenant.audit import (
     EVENTS,
@@ -24,9 +26,12 @@ from covenant.audit import (
     DeadlineExtended,
     ErasureVerified,
     ExportDownloaded,
+    FulfillmentRequeued,
+    FulfillmentStarted,
     InvalidEvent,
     PersonalDataInEvent,
     RequestApproved,
+    RequestCancelled,
     RequestCompleted,
     RequestDenied,
     RequestReceived,
@@ -44,6 +49,11 @@ from covenant.audit import (
 from covenant.audit.chain import GENESIS, Entry, canonical_entry, entry_hash, seal
 from covenant.audit.events import AuditEvent
 from covenant.audit.store import audit_entries
+from covenant.cli import app
+from covenant.db import connect
+from covenant.migrations import upgrade
+from covenant.requests.lifecycle import Channel, Kind, State
+from covenant.requests.store import RequestStore
 
 KEY = b"k" * 32
 T0 = dt.datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
@@ -80,6 +90,9 @@ SAMPLES: list[AuditEvent] = [
     ),
     StaffLogin(actor="staff:7", subject_ref="staff:7"),
     StaffLoginFailed(actor="system", subject_ref="unknown", reason="bad_password"),
+    FulfillmentStarted(actor="system", subject_ref="req_04"),
+    FulfillmentRequeued(actor="system", subject_ref="req_04"),
+    RequestCancelled(actor="consumer", subject_ref="req_04"),
 ]
 
 
@@ -277,7 +290,7 @@ def test_append_read_back_and_verify(engine: sa.Engine, key: bytes | None) -> No
     assert result.ok, result
     assert result.checked == len(SAMPLES)
     assert result.head == Anchor(written[-1].seq, written[-1].hash) == log.anchor()
-    assert [e.seq for e in log.entries(since=10)] == [11, 12, 13]
+    assert [e.seq for e in log.entries(since=10)] == list(range(11, len(SAMPLES) + 1))
     assert [e.seq for e in log.entries(subject_ref="req_01")] == list(range(1, 9))
 
 
@@ -417,9 +430,50 @@ def test_concurrent_appenders_do_not_fork_the_chain(db_url: str) -> None:
             e.dispose()
 
 
+def test_append_in_commits_with_the_callers_writes_or_not_at_all(engine: sa.Engine) -> None:
+    log = AuditLog(engine, key=KEY)
+    log.append(SAMPLES[0], at=T0)
+
+    def fail_after_appending() -> None:
+        with log.transaction() as conn:
+            log.append_in(conn, SAMPLES[1], at=T0)
+            raise RuntimeError("the caller failed")
+
+    with pytest.raises(RuntimeError, match="the caller failed"):
+        fail_after_appending()
+    assert [e.seq for e in log.entries()] == [1]
+    if engine.dialect.name in ("mysql", "mariadb"):
+        # GET_LOCK belongs to the session, which goes back to the pool: it must be free.
+        with engine.connect() as conn:
+            free = conn.execute(sa.select(sa.func.is_free_lock("covenant.audit_entries")))
+            assert free.scalar() == 1
+    with log.transaction() as conn:
+        first = log.append_in(conn, SAMPLES[1], at=T0)
+        second = log.append_in(conn, SAMPLES[2], at=T0)
+        # Not visible to others until the caller's transaction commits.
+        visible = log.head()
+        assert visible is not None
+        assert visible.seq == 1
+    assert (first.seq, second.seq, second.prev_hash) == (2, 3, first.hash)
+    assert log.verify().ok
+    # The lock went with the transaction: a plain append still goes through.
+    assert log.append(SAMPLES[3], at=T0).seq == 4
+
+
+def test_append_in_refuses_a_connection_without_the_append_lock(engine: sa.Engine) -> None:
+    log = AuditLog(engine)
+    with engine.begin() as conn, pytest.raises(AuditError, match="transaction"):
+        log.append_in(conn, SAMPLES[0], at=T0)
+    with log.transaction():
+        pass
+    with engine.begin() as conn, pytest.raises(AuditError, match="transaction"):
+        log.append_in(conn, SAMPLES[0], at=T0)  # the pooled connection forgot the mark
+    assert log.head() is None
+
+
 def test_no_update_or_delete_api() -> None:
     public = {name for name in dir(AuditLog) if not name.startswith("_")}
-    assert public == {"append", "anchor", "entries", "head", "verify"}
+    assert public == {"append", "append_in", "anchor", "entries", "head", "transaction", "verify"}
 
 
 def test_key_from_env() -> None:
@@ -428,6 +482,104 @@ def test_key_from_env() -> None:
     with pytest.raises(AuditError, match="at least 32"):
         key_from_env({"COVENANT_AUDIT_KEY": "short"})
     assert "x" * 32 not in repr(AuditLog(sa.create_engine("sqlite://"), key=b"x" * 32))
+
+
+# -- covenant audit verify ----------------------------------------------------
+
+runner = CliRunner()
+
+
+def _lifecycle(url: str, key: bytes | None = None) -> None:
+    """One request from receipt to completion, audited, in Covenant's own database at ``url``."""
+    upgrade(sa.make_url(url))
+    engine = connect(sa.make_url(url))
+    store = RequestStore(engine, audit=AuditLog(engine, key=key))
+    rid = store.open(
+        kind=Kind.ACCESS,
+        channel=Channel.WEB,
+        jurisdiction="eu",
+        subject_ref="ref-1",
+        received_at=T0,
+    ).id
+    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email_code")
+    store.move(rid, State.VERIFIED, actor="consumer", at=T0, method="email_code")
+    store.move(rid, State.IN_PROGRESS, actor="system", at=T0)
+    store.move(rid, State.COMPLETED, actor="system", at=T0)
+    engine.dispose()
+
+
+def _verify(config: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["audit", "verify", "--config", str(config), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def declaration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("COVENANT_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("COVENANT_DATABASE_URL", raising=False)
+    return tmp_path / "covenant.yml"
+
+
+def test_cli_verify_finds_an_edited_row(
+    db_url: str, declaration: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COVENANT_DATABASE_URL", db_url)
+    _lifecycle(db_url)
+    code, stdout, _ = _verify(declaration)
+    assert code == 0, stdout
+    assert "audit chain OK: 5 entries, head 5:" in stdout
+    head = json.loads(_verify(declaration, "--json")[1])["head"]
+    engine = sa.create_engine(db_url)
+    _sql(engine, "UPDATE audit_entries SET actor = 'staff:9' WHERE seq = 3")
+    engine.dispose()
+    code, stdout, stderr = _verify(declaration)
+    assert code == 1
+    assert "broken at seq 3" in stderr
+    assert "last entry that verified: entry 2:" in stderr
+    code, stdout, _ = _verify(declaration, "--json", "--anchor", head)
+    assert code == 1
+    report = json.loads(stdout)
+    assert (report["ok"], report["broken_at"], report["checked"]) == (False, 3, 2)
+
+
+def test_cli_verify_uses_the_default_database_and_the_key(
+    declaration: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["db", "upgrade", "--config", str(declaration)]).exit_code == 0
+    key = "k" * 32
+    _lifecycle(f"sqlite:///{declaration.parent / 'covenant-state.db'}", key=key.encode())
+    code, _, stderr = _verify(declaration)  # without the key, every HMAC looks forged
+    assert (code, "broken at seq 1" in stderr) == (1, True)
+    monkeypatch.setenv("COVENANT_AUDIT_KEY", key)
+    code, stdout, _ = _verify(declaration, "--json")
+    assert code == 0
+    head = json.loads(stdout)["head"]
+    assert head.startswith("5:")
+    assert _verify(declaration, "--anchor", head)[0] == 0
+    # An anchor past the end says the log was cut short.
+    code, _, stderr = _verify(declaration, "--anchor", "9:" + "0" * 64)
+    assert code == 1
+    assert "the log ends at entry 5" in stderr
+
+
+def test_cli_verify_errors_are_clear(declaration: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, stderr = _verify(declaration)
+    assert code == 3
+    assert "does not exist; run covenant db upgrade" in stderr
+    assert not (declaration.parent / "covenant-state.db").exists()
+    code, _, stderr = _verify(declaration, "--anchor", "5:nothex")
+    assert code == 2
+    assert "SEQ:HASH" in stderr
+    monkeypatch.setenv("COVENANT_AUDIT_KEY", "short")
+    assert "at least 32" in _verify(declaration)[2]
+    monkeypatch.delenv("COVENANT_AUDIT_KEY")
+    empty = declaration.parent / "covenant-state.db"
+    probe = sa.create_engine(f"sqlite:///{empty}")
+    probe.connect().close()  # creates the file, with no tables
+    probe.dispose()
+    code, _, stderr = _verify(declaration)
+    assert code == 3
+    assert "has no audit trail" in stderr
 
 
 def _insert(engine: sa.Engine, entry: Entry) -> None:

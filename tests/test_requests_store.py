@@ -1,10 +1,12 @@
-"""Requests in Covenant's own database: lifecycle rules, durable moves, §7101 records, migrations."""
+"""Requests in Covenant's own database: lifecycle rules, durable audited moves, extensions,
+§7101 records, migrations."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -15,8 +17,11 @@ from hypothesis import strategies as st
 
 import covenant.audit.store
 import covenant.requests.tables  # noqa: F401
+from covenant.audit import AuditLog
+from covenant.audit.events import AuditEvent
 from covenant.db import connect, metadata
 from covenant.migrations import upgrade
+from covenant.requests.deadlines import CCPA, GDPR, due
 from covenant.requests.lifecycle import (
     ALLOWED,
     FINAL,
@@ -28,8 +33,10 @@ from covenant.requests.lifecycle import (
     move,
 )
 from covenant.requests.store import RequestStore
+from covenant.requests.tables import requests
 
 T0 = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
+LA = ZoneInfo("America/Los_Angeles")
 
 
 @pytest.fixture
@@ -37,8 +44,27 @@ def store(db_url: str) -> Iterator[RequestStore]:
     url = sa.make_url(db_url)
     upgrade(url)
     engine = connect(url)
-    yield RequestStore(engine)
+    yield RequestStore(engine, audit=AuditLog(engine))
     engine.dispose()
+
+
+def trail(store: RequestStore, request_id: str) -> list[str]:
+    """The actions the audit trail holds for one request, in order."""
+    return [e.action for e in store.audit.entries(subject_ref=request_id)]
+
+
+def run_to_completion(store: RequestStore, rid: str) -> None:
+    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email_code")
+    store.move(
+        rid,
+        State.VERIFIED,
+        actor="consumer",
+        at=T0 + dt.timedelta(hours=1),
+        method="email_code",
+        data_points=2,
+    )
+    store.move(rid, State.IN_PROGRESS, actor="staff:7", at=T0 + dt.timedelta(hours=2))
+    store.move(rid, State.COMPLETED, actor="system", at=T0 + dt.timedelta(hours=3))
 
 
 def open_one(store: RequestStore, kind: Kind = Kind.DELETE) -> str:
@@ -68,10 +94,7 @@ def test_migrations_produce_exactly_the_models(db_url: str) -> None:
 
 def test_a_request_moves_to_completion_with_every_move_recorded(store: RequestStore) -> None:
     rid = open_one(store)
-    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0)
-    store.move(rid, State.VERIFIED, actor="consumer", at=T0 + dt.timedelta(hours=1))
-    store.move(rid, State.IN_PROGRESS, actor="system", at=T0 + dt.timedelta(hours=2))
-    store.move(rid, State.COMPLETED, actor="system", at=T0 + dt.timedelta(hours=3))
+    run_to_completion(store, rid)
     done = store.get(rid)
     assert done.state is State.COMPLETED
     assert done.responded_at == T0 + dt.timedelta(hours=3)
@@ -86,16 +109,113 @@ def test_a_request_moves_to_completion_with_every_move_recorded(store: RequestSt
     assert record.request_date == T0
 
 
+def test_every_move_is_in_the_audit_trail_and_the_chain_verifies(store: RequestStore) -> None:
+    rid = open_one(store)
+    run_to_completion(store, rid)
+    assert trail(store, rid) == [
+        "request.received",
+        "verification.sent",
+        "verification.passed",
+        "request.approved",
+        "request.completed",
+    ]
+    entries = list(store.audit.entries(subject_ref=rid))
+    passed = entries[2].event()
+    assert (passed.actor, passed.body()) == ("consumer", {"method": "email_code", "data_points": 2})
+    # The log names the request, never the person the request is about.
+    assert all(e.subject_ref == rid for e in store.audit.entries())
+    assert all("ref-1" not in e.body for e in store.audit.entries())
+    other = open_one(store, Kind.OPT_OUT_SALE)
+    store.move(other, State.VERIFIED, actor="consumer", at=T0)
+    store.move(other, State.IN_PROGRESS, actor="system", at=T0)
+    store.move(other, State.VERIFIED, actor="system", at=T0)  # a failed job goes back
+    store.move(other, State.CANCELLED, actor="consumer", at=T0)
+    denied = open_one(store)
+    store.move(denied, State.DENIED, actor="staff:7", at=T0, reason=DenialReason.TOO_MANY)
+    assert trail(store, other) == [
+        "request.received",
+        "verification.passed",
+        "request.fulfillment_started",
+        "request.fulfillment_requeued",
+        "request.cancelled",
+    ]
+    skipped = list(store.audit.entries(subject_ref=other))[1]
+    assert skipped.body == '{"data_points":0,"method":"not_required"}'  # opt-outs need none
+    assert [e.event().body() for e in store.audit.entries(subject_ref=denied)][-1] == {
+        "reason": "too_many"
+    }
+    result = store.audit.verify()
+    assert result.ok, result
+    assert result.checked == 5 + 5 + 2
+
+
+def _failing_append(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the audit append write its entry and then fail, as a dropped connection would."""
+    real = AuditLog.append_in
+
+    def append_then_fail(
+        self: AuditLog, conn: sa.Connection, event: AuditEvent, *, at: dt.datetime
+    ) -> object:
+        real(self, conn, event, at=at)
+        raise RuntimeError("the audit append failed")
+
+    monkeypatch.setattr(AuditLog, "append_in", append_then_fail)
+
+
+def test_a_failed_audit_append_leaves_the_request_unmoved(
+    store: RequestStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = open_one(store)
+    before = store.get(rid)
+    with monkeypatch.context() as m:
+        _failing_append(m)
+        with pytest.raises(RuntimeError, match="audit append failed"):
+            store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email")
+        with pytest.raises(RuntimeError, match="audit append failed"):
+            open_one(store)
+    assert store.get(rid) == before
+    assert store.history(rid) == []
+    assert trail(store, rid) == ["request.received"]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar() == 1
+    # Nothing half-written is left behind: the same move now succeeds and the chain holds.
+    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email")
+    assert trail(store, rid) == ["request.received", "verification.sent"]
+    assert store.audit.verify().ok
+
+
+def test_a_move_the_audit_cannot_describe_is_refused_before_writing(store: RequestStore) -> None:
+    rid = open_one(store)
+    with pytest.raises(TransitionRefused, match="verification method"):
+        store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0)
+    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email")
+    with pytest.raises(TransitionRefused, match="how the requester was verified"):
+        store.move(rid, State.VERIFIED, actor="consumer", at=T0)
+    assert store.get(rid).state is State.AWAITING_VERIFICATION
+    assert trail(store, rid) == ["request.received", "verification.sent"]
+
+
+def test_the_audit_log_must_share_the_store_engine(db_url: str) -> None:
+    first, second = sa.create_engine(db_url), sa.create_engine(db_url)
+    with pytest.raises(ValueError, match="must use the request store"):
+        RequestStore(first, audit=AuditLog(second))
+    first.dispose()
+    second.dispose()
+
+
 def test_a_retried_move_is_a_no_op(store: RequestStore) -> None:
     rid = open_one(store)
-    assert store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0) is not None
-    assert store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0) is None
+    step = store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email")
+    assert step is not None
+    again = store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email")
+    assert again is None
     assert len(store.history(rid)) == 1
+    assert trail(store, rid) == ["request.received", "verification.sent"]
 
 
 def test_a_denial_keeps_its_basis(store: RequestStore) -> None:
     rid = open_one(store)
-    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0)
+    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email")
     with pytest.raises(TransitionRefused, match="needs its reason"):
         store.move(rid, State.DENIED, actor="staff:7", at=T0)
     store.move(rid, State.DENIED, actor="staff:7", at=T0, reason=DenialReason.UNVERIFIED)
@@ -107,8 +227,8 @@ def test_a_denial_keeps_its_basis(store: RequestStore) -> None:
 
 def test_two_workers_moving_one_request_cannot_both_win(store: RequestStore) -> None:
     rid = open_one(store)
-    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0)
-    store.move(rid, State.VERIFIED, actor="consumer", at=T0)
+    store.move(rid, State.AWAITING_VERIFICATION, actor="system", at=T0, method="email")
+    store.move(rid, State.VERIFIED, actor="consumer", at=T0, method="email")
     results: list[str] = []
 
     def claim() -> None:
@@ -125,6 +245,9 @@ def test_two_workers_moving_one_request_cannot_both_win(store: RequestStore) -> 
         t.join()
     assert len([t for t in store.history(rid) if t.target is State.IN_PROGRESS]) == 1
     assert results.count("won") == 1
+    # The losers' audit entries rolled back with their moves.
+    assert trail(store, rid).count("request.fulfillment_started") == 1
+    assert store.audit.verify().ok
 
 
 def test_due_lists_open_requests_soonest_first(store: RequestStore) -> None:
@@ -170,3 +293,146 @@ def test_only_staff_may_skip_verification() -> None:
         move(State.RECEIVED, State.VERIFIED, kind=Kind.DELETE, at=T0, actor="consumer")
     # Opt-outs need no verification at all.
     assert move(State.RECEIVED, State.VERIFIED, kind=Kind.OPT_OUT_SALE, at=T0, actor="consumer")
+
+
+# -- deadlines and the one extension ------------------------------------------
+
+
+def open_ccpa(store: RequestStore, kind: Kind = Kind.DELETE) -> str:
+    return store.open(
+        kind=kind,
+        channel=Channel.WEB,
+        jurisdiction="us-ca",
+        subject_ref="ref-2",
+        received_at=T0,
+        rules=CCPA,
+        tz=LA,
+    ).id
+
+
+def local_day(moment: dt.datetime | None) -> dt.date:
+    # MariaDB's DATETIME keeps whole seconds, so compare the deadline's day in the store's zone.
+    assert moment is not None
+    return moment.astimezone(LA).date()
+
+
+def test_open_computes_respond_by_from_the_rules(store: RequestStore) -> None:
+    # Received 20 November 2026 (01:30 in California); 45 calendar days later.
+    assert local_day(store.get(open_ccpa(store)).respond_by) == dt.date(2027, 1, 4)
+    with pytest.raises(ValueError, match="not both"):
+        store.open(
+            kind=Kind.DELETE,
+            channel=Channel.WEB,
+            jurisdiction="us-ca",
+            subject_ref="x",
+            received_at=T0,
+            respond_by=T0,
+            rules=CCPA,
+            tz=LA,
+        )
+    with pytest.raises(ValueError, match="tz"):
+        store.open(
+            kind=Kind.DELETE,
+            channel=Channel.WEB,
+            jurisdiction="us-ca",
+            subject_ref="x",
+            received_at=T0,
+            rules=CCPA,
+        )
+
+
+def test_extend_once_inside_the_first_period(store: RequestStore) -> None:
+    rid = open_ccpa(store)
+    extended = store.extend(
+        rid, actor="staff:7", at=T0 + dt.timedelta(days=10), reason="complex", rules=CCPA, tz=LA
+    )
+    assert local_day(extended.respond_by) == dt.date(2027, 2, 18)  # 90 days from receipt
+    assert extended.version == 1
+    with pytest.raises(TransitionRefused, match="already extended"):
+        store.extend(
+            rid, actor="staff:7", at=T0 + dt.timedelta(days=11), reason="again", rules=CCPA, tz=LA
+        )
+    assert local_day(store.get(rid).respond_by) == dt.date(2027, 2, 18)
+    (entry,) = [e for e in store.audit.entries(subject_ref=rid) if e.seq > 1]
+    assert entry.event().body() == {"reason": "complex", "new_due": dt.date(2027, 2, 18)}
+    assert store.audit.verify().ok
+    # The extended deadline is what the queue sorts by.
+    assert [r.id for r in store.due(before=T0 + dt.timedelta(days=100))] == [rid]
+    assert store.due(before=T0 + dt.timedelta(days=60)) == []
+
+
+def test_no_extension_after_the_first_period(store: RequestStore) -> None:
+    rid = open_ccpa(store)
+    notice_by = due(T0, Kind.DELETE, CCPA, tz=LA).extension_notice_by
+    assert notice_by is not None
+    with pytest.raises(TransitionRefused, match="within the first period"):
+        store.extend(
+            rid,
+            actor="staff:7",
+            at=notice_by + dt.timedelta(microseconds=1),
+            reason="late",
+            rules=CCPA,
+            tz=LA,
+        )
+    assert local_day(store.get(rid).respond_by) == dt.date(2027, 1, 4)
+    assert trail(store, rid) == ["request.received"]
+    # The last instant of the first period still counts.
+    store.extend(rid, actor="staff:7", at=notice_by, reason="complex", rules=CCPA, tz=LA)
+    assert trail(store, rid) == ["request.received", "request.deadline_extended"]
+
+
+def test_extension_is_refused_where_the_law_allows_none_or_the_request_is_closed(
+    store: RequestStore,
+) -> None:
+    opt_out = open_ccpa(store, Kind.OPT_OUT_SALE)
+    with pytest.raises(TransitionRefused, match="no extension"):
+        store.extend(opt_out, actor="staff:7", at=T0, reason="complex", rules=CCPA, tz=LA)
+    closed = open_ccpa(store)
+    store.move(closed, State.CANCELLED, actor="consumer", at=T0)
+    with pytest.raises(TransitionRefused, match="cancelled request"):
+        store.extend(closed, actor="staff:7", at=T0, reason="complex", rules=CCPA, tz=LA)
+    assert trail(store, opt_out) == ["request.received"]
+
+
+def test_gdpr_extension_adds_two_months(store: RequestStore) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    received = dt.datetime(2026, 1, 31, 12, tzinfo=dt.UTC)
+    request = store.open(
+        kind=Kind.ACCESS,
+        channel=Channel.EMAIL,
+        jurisdiction="eu",
+        subject_ref="ref-3",
+        received_at=received,
+        rules=GDPR,
+        tz=berlin,
+    )
+    assert request.respond_by is not None
+    # 28 February 2026 is a Saturday: the period ends on Monday 2 March.
+    assert request.respond_by.astimezone(berlin).date() == dt.date(2026, 3, 2)
+    later = store.extend(
+        request.id, actor="staff:7", at=received, reason="complex", rules=GDPR, tz=berlin
+    )
+    assert later.respond_by is not None
+    assert later.respond_by.astimezone(berlin).date() == dt.date(2026, 4, 30)
+
+
+def test_concurrent_extensions_take_effect_once(store: RequestStore) -> None:
+    rid = open_ccpa(store)
+    outcomes: list[str] = []
+
+    def extend() -> None:
+        try:
+            store.extend(rid, actor="staff:7", at=T0, reason="complex", rules=CCPA, tz=LA)
+            outcomes.append("extended")
+        except TransitionRefused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=extend) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["extended", "refused", "refused", "refused"]
+    assert trail(store, rid).count("request.deadline_extended") == 1
+    assert store.get(rid).version == 1
+    assert store.audit.verify().ok

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -258,6 +259,100 @@ def db_upgrade(config: ConfigOpt) -> None:
     url = guarded(lambda: state_url(raw, config.resolve().parent))
     guarded(lambda: upgrade(url))
     out.print(f"[green]ok[/]: {url.render_as_string(hide_password=True)} is at the latest revision")
+
+
+audit = typer.Typer(help="Covenant's audit trail: the hash-chained log.", no_args_is_help=True)
+app.add_typer(audit, name="audit")
+
+AnchorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--anchor",
+        metavar="SEQ:HASH",
+        help="A head printed earlier: also prove nothing up to it was rewritten or cut off.",
+    ),
+]
+
+
+@audit.command("verify")
+def audit_verify(config: ConfigOpt, anchor: AnchorOpt = None, as_json: JsonOpt = False) -> None:
+    """Verify the audit chain in Covenant's own database; exit 1 naming the first broken entry.
+
+    The database is COVENANT_DATABASE_URL, or SQLite beside FILE. With
+    COVENANT_AUDIT_KEY set, every link is checked as an HMAC with that key.
+    """
+    import os
+    import re
+
+    from covenant.audit import Anchor, AuditLog, key_from_env
+
+    if anchor is not None and not re.fullmatch(r"\d+:[0-9a-f]{64}", anchor.strip()):
+        raise typer.BadParameter("expected SEQ:HASH, e.g. 1234:9f86d0...", param_hint="--anchor")
+    pinned = Anchor.parse(anchor) if anchor is not None else None
+    key = guarded(lambda: key_from_env(os.environ))
+    engine = guarded(lambda: _state_engine(config))
+    try:
+        log = AuditLog(engine, key=key)
+        result = guarded(lambda: _read_errors_are_clear(lambda: log.verify(anchor=pinned)))
+    finally:
+        engine.dispose()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "checked": result.checked,
+                    "head": str(result.head) if result.head else None,
+                    "broken_at": result.broken_at,
+                    "reason": result.reason,
+                }
+            )
+        )
+    elif result.ok:
+        out.print(str(result), style="green", markup=False, highlight=False)
+    else:
+        err.print(str(result), style="bold red", markup=False, highlight=False)
+        last = f"entry {result.head}" if result.head else "none"
+        err.print(f"last entry that verified: {last}", markup=False, highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _state_engine(config: Path) -> sa.Engine:
+    """An engine on Covenant's own database that already holds an audit trail."""
+    from covenant.db import connect, state_url
+    from covenant.errors import ConnectorError
+    from covenant.settings import Settings
+
+    settings = Settings(config=config)
+    raw = settings.database_url.get_secret_value() if settings.database_url else None
+    url = state_url(raw, config.resolve().parent)
+    shown = url.render_as_string(hide_password=True)
+    database = url.database or ""
+    # Connecting to a missing SQLite file would create an empty one; say what is missing instead.
+    on_disk = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+    if on_disk and not Path(database).exists():
+        raise ConnectorError(f"{shown} does not exist; run covenant db upgrade first")
+    engine = connect(url)
+    try:
+        with engine.connect() as conn:
+            present = sa.inspect(conn).has_table("audit_entries")
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise ConnectorError(f"cannot reach {shown}: {type(exc).__name__}") from None
+    if not present:
+        engine.dispose()
+        raise ConnectorError(f"{shown} has no audit trail; run covenant db upgrade first")
+    return engine
+
+
+def _read_errors_are_clear(fn: Callable[[], T]) -> T:
+    from covenant.errors import ConnectorError
+
+    try:
+        return fn()
+    except sa.exc.SQLAlchemyError as exc:
+        raise ConnectorError(f"reading the audit trail failed: {type(exc).__name__}") from None
 
 
 def _manual(collections: list[str]) -> None:

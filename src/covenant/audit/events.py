@@ -239,6 +239,24 @@ class RequestApproved(AuditEvent):
     """Staff approved the request for fulfillment."""
 
 
+@registered("request.fulfillment_started")
+@dataclass(frozen=True, kw_only=True)
+class FulfillmentStarted(AuditEvent):
+    """The service began fulfilling a verified request that needs no staff approval."""
+
+
+@registered("request.fulfillment_requeued")
+@dataclass(frozen=True, kw_only=True)
+class FulfillmentRequeued(AuditEvent):
+    """A fulfillment attempt stopped before completing; the request waits to be tried again."""
+
+
+@registered("request.cancelled")
+@dataclass(frozen=True, kw_only=True)
+class RequestCancelled(AuditEvent):
+    """The request was withdrawn, or closed by staff, before any response."""
+
+
 @registered("request.denied")
 @dataclass(frozen=True, kw_only=True)
 class RequestDenied(AuditEvent):

@@ -14,6 +14,14 @@ on the head row. The primary key on ``seq`` is the last guard: if two
 writers still pick the same seq, one insert fails and is retried on the new
 head.
 
+Other parts of Covenant record an action in the same database transaction
+as the action itself (a request's move and its audit entry commit together or
+not at all): they open :meth:`AuditLog.transaction`, which takes the append
+lock before anything else is written, do their own writes on its connection,
+and call :meth:`AuditLog.append_in`. Taking the lock first, in every writer,
+is what keeps this free of deadlocks: no writer holds a row lock while it
+waits for the audit lock.
+
 The table is created by Covenant's migrations; ``metadata`` is exported for
 them (and for ``metadata.create_all`` in tests and the embedded default until
 they exist).
@@ -24,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -39,6 +48,9 @@ KEY_VARIABLE = "COVENANT_AUDIT_KEY"
 # else in the database uses it. This one is the ASCII of "covaudit".
 _PG_LOCK_ID = 0x636F766175646974
 _MY_LOCK_NAME = "covenant.audit_entries"
+# Marks a connection inside AuditLog.transaction(), so append_in can refuse
+# one whose transaction does not hold the append lock.
+_HOLDS_LOCK = "covenant.audit.holds_append_lock"
 
 
 class UTCDateTime(sa.TypeDecorator[dt.datetime]):
@@ -141,7 +153,8 @@ class AuditLog:
         when = at or dt.datetime.now(dt.UTC)
         for attempt in range(1, self.attempts + 1):
             try:
-                return self._append_once(event, when)
+                with self.transaction() as conn:
+                    return self.append_in(conn, event, at=when)
             except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
                 if not _is_contention(exc):
                     raise
@@ -151,31 +164,61 @@ class AuditLog:
             time.sleep(0.005 * attempt)
         raise AppendContention()
 
-    def _append_once(self, event: AuditEvent, at: dt.datetime) -> Entry:
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction that holds the append lock; commits on success.
+
+        Do the writes that the audit entry records on this connection, then
+        :meth:`append_in`: they all commit together when the block ends, and
+        none of them when it raises. The lock is taken first, before any other
+        write, so a writer never holds a row lock while it waits for this one.
+        Keep the block short: every other append waits for it.
+
+        Not retried: a caller that wants retries on contention re-runs its
+        block (``append`` does).
+        """
         with self.engine.connect() as conn:
             self._lock_head(conn)
+            conn.info[_HOLDS_LOCK] = True
             try:
-                # A locking read where the dialect has one: it sees the latest
-                # committed head even under MariaDB's REPEATABLE READ snapshot.
-                head = conn.execute(self._head_query(lock=self._dialect != "sqlite")).first()
-                seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-                entry = seal(event, seq=seq, at=at, prev_hash=prev, key=self._key)
-                conn.execute(
-                    audit_entries.insert().values(
-                        seq=entry.seq,
-                        at=entry.at,
-                        action=entry.action,
-                        actor=entry.actor,
-                        subject_ref=entry.subject_ref,
-                        body=entry.body,
-                        prev_hash=entry.prev_hash,
-                        hash=entry.hash,
-                    )
-                )
+                yield conn
                 conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
             finally:
+                conn.info.pop(_HOLDS_LOCK, None)
                 self._unlock_head(conn)
-            return entry
+
+    def append_in(self, conn: sa.Connection, event: AuditEvent, *, at: dt.datetime) -> Entry:
+        """Add ``event`` at the head of the chain inside the caller's :meth:`transaction`.
+
+        Nothing is committed here: the entry becomes part of the log when the
+        caller's transaction commits, and vanishes with it on a rollback.
+        Refuses any other connection, whose transaction would not hold the
+        append lock (on SQLite, it might not even be a write transaction yet,
+        and two writers could read the same head).
+        """
+        if not conn.info.get(_HOLDS_LOCK):
+            raise AuditError("append_in needs a connection from AuditLog.transaction()")
+        # A locking read where the dialect has one: it sees the latest
+        # committed head even under MariaDB's REPEATABLE READ snapshot.
+        head = conn.execute(self._head_query(lock=self._dialect != "sqlite")).first()
+        seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+        entry = seal(event, seq=seq, at=at, prev_hash=prev, key=self._key)
+        conn.execute(
+            audit_entries.insert().values(
+                seq=entry.seq,
+                at=entry.at,
+                action=entry.action,
+                actor=entry.actor,
+                subject_ref=entry.subject_ref,
+                body=entry.body,
+                prev_hash=entry.prev_hash,
+                hash=entry.hash,
+            )
+        )
+        return entry
 
     @property
     def _dialect(self) -> str:
