@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     """Covenant's own database (``COVENANT_DATABASE_URL``), e.g. PostgreSQL in
     production; SQLite beside the declaration when unset. Secret: it may hold a password."""
 
+    api_key: SecretStr | None = None
+    """The bearer token the store's backend sends to the API (``COVENANT_API_KEY``).
+    Without it, every API call that names a person or acts as staff is refused."""
+
     secret_key: SecretStr | None = None
     """Signs links and sessions (``COVENANT_SECRET_KEY``); a random one per start if unset."""
 

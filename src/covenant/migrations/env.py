@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import covenant.audit.store
+import covenant.consent.ledger
 import covenant.requests.tables  # noqa: F401
 from covenant.db import connect, metadata
 

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from covenant.consent.web import consent_state, lifespan
+from covenant.consent.web import routes as consent_routes
 from covenant.declaration import Loaded, load
 from covenant.errors import CovenantError
 from covenant.settings import Settings
@@ -25,12 +27,14 @@ def create_app(settings: Settings, *, loaded: Loaded | None = None) -> Starlette
     """Build the service for ``settings``; ``loaded`` skips reading the declaration again."""
     declaration = loaded or load(settings.config)
     app = Starlette(
-        routes=[Route("/healthz", health), *page_routes()],
+        routes=[Route("/healthz", health), *page_routes(), *consent_routes()],
         middleware=[Middleware(SecurityHeaders, development=settings.development)],
         exception_handlers={CovenantError: covenant_error},
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.loaded = declaration
+    app.state.consent = consent_state(settings, declaration)
     return app
 
 
