@@ -391,3 +391,14 @@ def test_collections_behind_a_system_without_connector_are_listed_for_people(
     assert got.manual == ["zorders.orders", "mini.order_items"]
     assert result.manual == ["zorders.orders", "mini.order_items"]
     assert store.count(m.order_items) == 4
+
+
+def test_access_reports_progress_batch_by_batch(store: m.MiniStore, tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+
+    def on_rows(collection: str, n: int) -> None:
+        seen[collection] = seen.get(collection, 0) + n
+
+    with session_for(store) as s:
+        result = access(s, ids(s, email=m.ANA), tmp_path / "a.zip", on_rows=on_rows)
+    assert seen == {c.collection: c.rows for c in result.collections if c.rows}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from covenant.declaration import load
@@ -63,6 +65,26 @@ def _run_request(
             return fn(session, ids)
 
     return guarded(run)
+
+
+@contextmanager
+def _row_progress(*, enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """A live count of rows exported, for people watching a large export on a terminal."""
+    if not (enabled and err.is_terminal):
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("exporting", total=None)
+
+        def advance(collection: str, n: int) -> None:
+            progress.update(task, advance=n, description=f"exporting {collection}")
+
+        yield advance
 
 
 def guarded(fn: Callable[[], T]) -> T:
@@ -123,7 +145,10 @@ def dsr_access(
     """Find one person's data and write it as a portable package (JSON, CSV, HTML)."""
     from covenant.engine.access import access
 
-    result = _run_request(config, identity, lambda s, ids: access(s, ids, out_path).to_dict())
+    with _row_progress(enabled=not as_json) as on_rows:
+        result = _run_request(
+            config, identity, lambda s, ids: access(s, ids, out_path, on_rows=on_rows).to_dict()
+        )
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return

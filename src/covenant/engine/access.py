@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from covenant.declaration import Loaded
@@ -34,8 +34,14 @@ def exported_columns(loaded: Loaded, collection: str) -> tuple[list[str], list[s
 
 
 def access(
-    session: Session, identities: Identities, out: Path, *, request_id: str | None = None
+    session: Session,
+    identities: Identities,
+    out: Path,
+    *,
+    request_id: str | None = None,
+    on_rows: Callable[[str, int], None] | None = None,
 ) -> AccessResult:
+    """Write one person's package to ``out``; ``on_rows(collection, n)`` reports progress."""
     loaded = session.loaded
     request_id = request_id or str(uuid.uuid4())
     the_plan = plan(loaded.catalog, identities)
@@ -56,6 +62,8 @@ def access(
         for batch in batches:
             writer.write([tuple(r[i] for i in index) for r in batch])
             rows += len(batch)
+            if on_rows is not None:
+                on_rows(step.collection, len(batch))
         writer.end()
         report.append(CollectionAccess(step.collection, rows, keep, drop))
 
