@@ -8,6 +8,7 @@ never a module-level global that everything imports. Secrets are
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,3 +40,33 @@ class Settings(BaseSettings):
     development: bool = False
     """Local development (``COVENANT_DEVELOPMENT``): allows plain HTTP on localhost.
     Outside it, every response carries HSTS and cookies are Secure."""
+
+    public_url: str = "http://127.0.0.1:8000"
+    """Where people reach the service (``COVENANT_PUBLIC_URL``): the base of every link
+    in a message. No trailing slash."""
+
+    smtp_host: str | None = None
+    """The mail server (``COVENANT_SMTP_HOST``). Unset: messages wait in the outbox."""
+
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    """``COVENANT_SMTP_PORT``: 587 for submission with STARTTLS, 465 for implicit TLS."""
+
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    """``COVENANT_SMTP_SECURITY``. ``none`` only for a relay on the same host or in tests."""
+
+    smtp_username: str | None = None
+    """``COVENANT_SMTP_USERNAME``; with no username, no login is attempted."""
+
+    smtp_password: SecretStr | None = None
+    """``COVENANT_SMTP_PASSWORD``."""
+
+    mail_from: str = "privacy@localhost"
+    """The sender of every message (``COVENANT_MAIL_FROM``)."""
+
+    outbox_page: bool = False
+    """Show sent and waiting messages at ``/outbox`` (``COVENANT_OUTBOX_PAGE``): for the
+    demo only, since messages hold codes and links. Never enable it in production."""
+
+    jobs: Literal["auto", "inprocess", "procrastinate"] = "auto"
+    """How fulfilment jobs run (``COVENANT_JOBS``): ``auto`` is the procrastinate queue
+    when Covenant's own database is PostgreSQL, else in the service's own process."""
