@@ -32,7 +32,18 @@ from covenant.errors import CovenantError
 MIN_SECRET_BYTES = 32
 KEY_FILE = "covenant-secret.key"
 
-USES = frozenset({"seal", "email-proof", "delivery-link", "session", "csrf", "account-token"})
+USES = frozenset(
+    {
+        "seal",
+        "email-proof",
+        "delivery-link",
+        "status-link",
+        "subject-ref",
+        "session",
+        "csrf",
+        "account-token",
+    }
+)
 """Every label a key is derived for; a typo is an error, not a new key."""
 
 

@@ -337,6 +337,52 @@ class AccessPolicy(Strict):
     """Categories never written into an access package (password hashes, tokens)."""
 
 
+class VerificationPoint(Strict):
+    """Where the store holds one data point a requester can be asked for (CCPA regs §7062)."""
+
+    field: str = Field(pattern=r"^[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+$")
+    """``dataset.collection.field`` holding the value."""
+    type: Literal[
+        "text",
+        "reference",
+        "card_last4",
+        "postal_code",
+        "phone",
+        "date",
+        "date_day_first",
+        "amount",
+    ]
+    label: str
+    """What the requester is asked, in plain words: "The ZIP code of a shipping address"."""
+
+
+class AgentRules(Strict):
+    """What an authorized agent must show (CCPA regs §7063); a power of attorney is never required."""
+
+    signed_permission: bool = True
+    consumer_step: Literal["none", "verify", "confirm", "verify_or_confirm"] = "verify_or_confirm"
+
+
+class RequestDesk(Strict):
+    """How the request desk verifies, times and delivers requests."""
+
+    timezone: str = "America/Los_Angeles"
+    """The store's time zone: deadlines end at midnight there (IANA name)."""
+    verification_points: dict[Key, VerificationPoint] = {}
+    """The data points a requester may be asked to match, by name."""
+    sensitive_deletion: bool = False
+    """Deletion and correction need three matching points, not two (§7062(d), (e))."""
+    agents: AgentRules = AgentRules()
+    deadlines: dict[str, dict[str, Any]] = {}
+    """Per jurisdiction (``us-ca``, ``eu``), overrides of the default deadline rules."""
+    delivery_days: int = Field(default=7, ge=1, le=45)
+    """How long a download link works; the file is deleted when it expires."""
+    auto_approve: list[
+        Literal["know_categories", "know_specific", "access", "delete", "correct"]
+    ] = ["know_categories", "know_specific", "access"]
+    """Kinds fulfilled as soon as they are verified; the rest wait for staff approval."""
+
+
 class DatasetEntry(Strict):
     """Where a dataset comes from: a Fides dataset file, or inline."""
 
@@ -365,6 +411,7 @@ class Declaration(Strict):
     kept_until: list[KeptUntil] = []
     erasure: list[ErasureRule] = []
     access: AccessPolicy = AccessPolicy()
+    requests: RequestDesk = RequestDesk()
     subjects: list[Subject] = []
     statement: Statement = Statement()
     security: Security = Security()

@@ -6,6 +6,7 @@ in one run. Pure code: no database, no environment.
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Iterable, Iterator
 
 from fideslang.default_taxonomy import DEFAULT_TAXONOMY
@@ -15,6 +16,7 @@ from covenant.declaration.locate import Locator
 from covenant.declaration.model import RECIPIENT_TYPES, Declaration
 from covenant.declaration.taxonomy import Taxonomy
 from covenant.errors import Problem
+from covenant.requests.deadlines import DEFAULT_RULES, DeadlineRulesError, rules_from_mapping
 
 FIDES_SUBJECTS = frozenset(s.fides_key for s in DEFAULT_TAXONOMY.data_subject)
 """fideslang's data subjects, usable in rules without declaring them in ``subjects``."""
@@ -40,6 +42,7 @@ def validate(
         _uses(declaration, taxonomy, locator),
         _statement_keys(declaration, catalog, taxonomy, locator),
         _rules(declaration, taxonomy, locator),
+        _desk(declaration, catalog, locator),
     )
     return [p for check in checks for p in check]
 
@@ -318,3 +321,31 @@ def _rules(d: Declaration, t: Taxonomy, loc: Locator) -> Iterator[Problem]:
                         f"unknown {dimension.replace('_', ' ').removesuffix('s')} "
                         f"'{value}'{_hint(value, values)}",
                     )
+
+
+def _desk(d: Declaration, c: Catalog, loc: Locator) -> Iterator[Problem]:
+    for name, point in d.requests.verification_points.items():
+        collection, _, field = point.field.rpartition(".")
+        coll = c.collections.get(collection)
+        if coll is None or field not in coll.fields:
+            yield loc.at(
+                ("requests", "verification_points", name, "field"),
+                f"unknown field '{point.field}'",
+            )
+    try:
+        zoneinfo.ZoneInfo(d.requests.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        yield loc.at(("requests", "timezone"), f"unknown time zone '{d.requests.timezone}'")
+    for jurisdiction, overrides in d.requests.deadlines.items():
+        base = DEFAULT_RULES.get(jurisdiction)
+        if base is None:
+            known = ", ".join(sorted(DEFAULT_RULES))
+            yield loc.at(
+                ("requests", "deadlines", jurisdiction),
+                f"no default deadline rules for '{jurisdiction}'; known: {known}",
+            )
+            continue
+        try:
+            rules_from_mapping(overrides, base=base)
+        except DeadlineRulesError as exc:
+            yield loc.at(("requests", "deadlines", jurisdiction), str(exc))

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -123,6 +123,7 @@ class RequestStore:
         respond_by: dt.datetime | None = None,
         rules: DeadlineRules | None = None,
         tz: dt.tzinfo | None = None,
+        also: Callable[[sa.Connection, str], None] | None = None,
     ) -> Request:
         """Record a new request and its ``request.received`` audit entry, together.
 
@@ -163,6 +164,8 @@ class RequestStore:
         with self.audit.transaction() as conn:
             conn.execute(requests.insert(), row)
             self.audit.append_in(conn, event, at=received_at)
+            if also is not None:
+                also(conn, request_id)  # what belongs with the request, in its transaction
         return self.get(request_id)
 
     def get(self, request_id: str) -> Request:
@@ -183,6 +186,7 @@ class RequestStore:
         note: str = "",
         method: str | None = None,
         data_points: int = 0,
+        also: Callable[[sa.Connection], None] | None = None,
     ) -> Transition | None:
         """Move a request and audit the move; ``None`` when it already is in ``target``.
 
@@ -190,7 +194,9 @@ class RequestStore:
         ``data_points``, ``phone``...), which the audit trail records for moves
         into ``awaiting_verification`` and ``verified``; ``data_points`` is how
         many matched. Skipping verification needs no method: staff or an
-        opt-out is the method.
+        opt-out is the method. ``also`` runs in the move's transaction, so
+        what it writes (the message that tells the person) commits with the
+        move or not at all.
         """
         current = self.get(request_id)
         if current.state is target:
@@ -219,6 +225,8 @@ class RequestStore:
                 },
             )
             self.audit.append_in(conn, event, at=at)
+            if also is not None:
+                also(conn)
         return step
 
     def extend(
@@ -230,6 +238,7 @@ class RequestStore:
         reason: str,
         rules: DeadlineRules,
         tz: dt.tzinfo,
+        also: Callable[[sa.Connection, Request], None] | None = None,
     ) -> Request:
         """Take the one extension the law allows; the request with its new ``respond_by``.
 
@@ -273,6 +282,8 @@ class RequestStore:
         with self.audit.transaction() as conn:
             _compare_and_set(conn, current, values)
             self.audit.append_in(conn, event, at=at)
+            if also is not None:
+                also(conn, _replace_due(current, new_due))
         return self.get(request_id)
 
     def history(self, request_id: str) -> list[Transition]:
@@ -397,3 +408,7 @@ def _request(r: sa.Row[tuple[object, ...]]) -> Request:
         denial_reason=DenialReason(m["denial_reason"]) if m["denial_reason"] else None,
         version=m["version"],
     )
+
+
+def _replace_due(request: Request, respond_by: dt.datetime) -> Request:
+    return replace(request, respond_by=respond_by, version=request.version + 1)
