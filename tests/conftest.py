@@ -61,3 +61,9 @@ def fresh_db(tmp_path: object) -> object:
     yield make
     for gen in made:
         next(gen, None)
+
+
+@pytest.fixture(autouse=True)
+def _service_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service refuses to start without COVENANT_SECRET_KEY; tests run with a fixed one."""
+    monkeypatch.setenv("COVENANT_SECRET_KEY", "test-secret-" + "x" * 40)

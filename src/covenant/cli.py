@@ -256,7 +256,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the statement, security.txt and (later) the privacy center over HTTP."""
+    """Serve the privacy center, the staff console, the API, the statement and the banner.
+
+    Settings come from COVENANT_* variables (docs/settings.md); COVENANT_SECRET_KEY
+    is required outside local development.
+    """
     import uvicorn
 
     from covenant.settings import Settings
@@ -264,7 +268,7 @@ def serve(
 
     settings = Settings(config=config, host=host, port=port)
     application = guarded(lambda: create_app(settings))
-    out.print(f"Serving on http://{host}:{port}/privacy/statement")
+    out.print(f"Serving on http://{host}:{port}/privacy")
     uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
 
 
@@ -388,15 +392,17 @@ def _manual(collections: list[str]) -> None:
         )
 
 
-def _mount_optional() -> None:
-    try:
-        from covenant.demo.cli import app as demo_app
-    except ImportError:  # the demo package is optional while it is being built
-        return
+def _mount() -> None:
+    from covenant.demo.cli import app as demo_app
+    from covenant.jobs.cli import worker
+    from covenant.staff.cli import app as staff_app
+
     app.add_typer(demo_app, name="demo")
+    app.add_typer(staff_app, name="staff")
+    app.command("worker")(worker)
 
 
-_mount_optional()
+_mount()
 
 
 def main() -> None:

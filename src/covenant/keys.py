@@ -122,9 +122,14 @@ def load_secret(configured: str | None, *, folder: Path, development: bool) -> K
             "COVENANT_SECRET_KEY is not set. It encrypts stored identities and exports and "
             "signs links; set it (at least 32 bytes) from your secret store"
         )
+    return Keys(development_secret(folder).encode())
+
+
+def development_secret(folder: Path) -> str:
+    """The secret kept in ``folder`` for local development, made on first use (mode 0600)."""
     path = folder / KEY_FILE
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
-    return Keys(path.read_text().strip().encode())
+    return path.read_text().strip()

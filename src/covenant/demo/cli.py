@@ -20,14 +20,40 @@ from covenant.errors import CovenantError
 app = typer.Typer(
     name="demo",
     help="A demo web store full of fictional people, with its declaration, to try Covenant on.",
-    no_args_is_help=True,
+    no_args_is_help=False,
+    invoke_without_command=True,
     add_completion=False,
 )
 
+DEFAULT_DIR = Path("covenant-demo")
+
 
 @app.callback()
-def demo() -> None:
-    """A demo web store full of fictional people, with its declaration, to try Covenant on."""
+def demo(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
+    directory: Annotated[
+        Path, typer.Option(help="Folder of the demo store; created if missing.", file_okay=False)
+    ] = DEFAULT_DIR,
+    customers: Annotated[
+        int, typer.Option(min=1, help="Customers, when the store is created.")
+    ] = 1000,
+) -> None:
+    """Serve the demo: the privacy center, the staff console and a mail outbox on 127.0.0.1.
+
+    Creates the demo store in DIRECTORY first if it is not there. Prints the
+    addresses and a staff login made for this run. Subcommands build a store
+    without serving it (create) or run two requests from the command line (run).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from covenant.demo.serve import serve
+
+    try:
+        serve(directory, port=port, customers=customers)
+    except CovenantError as error:
+        Console(stderr=True).print(f"[bold red]Error:[/] {error.message}", highlight=False)
+        raise typer.Exit(error.exit_code) from None
 
 
 @app.command("create")

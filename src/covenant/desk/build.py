@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+import os
 from pathlib import Path
 
 from covenant.audit import AuditLog, key_from_env
@@ -34,8 +36,6 @@ def desk_from_settings(
     the declaration; packages wait in ``covenant-files/`` beside the declaration
     (a folder every worker must share when workers run on several machines).
     """
-    import os
-
     loaded = loaded or load(settings.config)
     folder = loaded.path.resolve().parent
     raw = settings.database_url.get_secret_value() if settings.database_url else None
@@ -46,7 +46,7 @@ def desk_from_settings(
         loaded=loaded,
         store=RequestStore(engine, audit=audit),
         keys=keys,
-        outbox=Outbox(engine, keys.sealer()),
+        outbox=Outbox(engine, keys.sealer(), domain=_domain(settings.mail_from)),
         files_dir=folder / FILES_DIR,
         public_url=settings.public_url,
         queue=queue,
@@ -60,3 +60,9 @@ def fulfil(settings: Settings, request_id: str) -> None:
         desk.fulfil(request_id)
     finally:
         desk.close()
+
+
+def _domain(mail_from: str) -> str:
+    """The right side of Message-IDs: the domain of ``COVENANT_MAIL_FROM``."""
+    address = email.utils.parseaddr(mail_from)[1]
+    return address.rpartition("@")[2] or "localhost"

@@ -260,6 +260,7 @@ class Desk:
                     respond_by=self._day(respond_by),
                     letterhead=self.letterhead,
                     reference=request_id,
+                    status=self.status_url(request_id),
                 ),
                 at=now,
                 request_id=request_id,
@@ -463,6 +464,7 @@ class Desk:
                 reason=DENIAL_WORDS[reason],
                 letterhead=self.letterhead,
                 reference=request_id,
+                status=self.status_url(request_id),
             )
             self.outbox.queue(message, at=now, request_id=request_id, conn=conn)
 
@@ -485,6 +487,7 @@ class Desk:
                 reason=reason,
                 letterhead=self.letterhead,
                 reference=request_id,
+                status=self.status_url(request_id),
             )
             self.outbox.queue(message, at=now, request_id=request_id, conn=conn)
 
@@ -721,6 +724,7 @@ class Desk:
                 download_expires_in=(row.expires_at - now) if row is not None and link else None,
                 note=self._completion_note(request_id, request, answered),
                 reference=request_id,
+                status=self.status_url(request_id),
             )
             self.outbox.queue(message, at=now, request_id=request_id, conn=conn)
 

@@ -117,7 +117,7 @@ def _limit(request: Request) -> None:
         raise TooManyRequests()
 
 
-def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+def _page(request: Request, name: str, /, status_code: int = 200, **context: Any) -> Response:
     token = csrf_token(request, None)
     desk = _desk(request)
     org = desk.loaded.declaration.organization
@@ -275,7 +275,7 @@ def _view(desk: Desk, rid: str) -> dict[str, Any]:
     result = desk.result(rid) if request.state is State.COMPLETED else None
     agent = desk.agent_check(request, info) if info.agent_email else None
     return {
-        "request": request,
+        "req": request,
         "state_words": STATE_WORDS[request.state],
         "asks": KIND_WORDS[request.kind],
         "answered_as": answered,

@@ -6,8 +6,11 @@ from alembic import context
 
 import covenant.audit.store
 import covenant.consent.ledger
+import covenant.desk.tables
+import covenant.mail.tables
 import covenant.requests.tables  # noqa: F401
 from covenant.db import connect, metadata
+from covenant.staff import tables as staff_tables  # noqa: F401
 
 url = context.config.attributes["url"]
 engine = connect(url)

@@ -2,40 +2,151 @@
 
 The declaration is loaded once at start; a broken declaration stops the
 service before it listens, with the same located problems ``covenant check``
-prints. Errors are rendered in one place, from the exception's ``status``;
-nothing in the domain imports the web framework.
+prints. Covenant's own database is migrated at start, so ``covenant serve``
+on a fresh folder just works. Errors are rendered in one place, from the
+exception's ``status``; nothing in the domain imports the web framework.
+
+Background work belongs to the lifespan: the job queue (the in-process runner
+on SQLite; on PostgreSQL, procrastinate, worked by ``covenant worker``) and
+the mail delivery loop start with the service and stop with it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from covenant.consent.web import consent_state, lifespan
+from covenant.consent.banner_web import routes as banner_routes
+from covenant.consent.web import consent_state
+from covenant.consent.web import lifespan as consent_lifespan
 from covenant.consent.web import routes as consent_routes
 from covenant.declaration import Loaded, load
+from covenant.desk.build import desk_from_settings
+from covenant.desk.web import routes as privacy_routes
 from covenant.errors import CovenantError
+from covenant.jobs import queue_for
+from covenant.mail.smtp import SmtpSender
+from covenant.mail.web import routes as outbox_routes
+from covenant.migrations import upgrade
 from covenant.settings import Settings
+from covenant.staff.accounts import StaffAccounts
+from covenant.staff.sessions import StaffSessions
+from covenant.staff.web import routes as staff_routes
+from covenant.web.background import Ticker
 from covenant.web.headers import SecurityHeaders
 from covenant.web.pages import routes as page_routes
+
+log = logging.getLogger(__name__)
+
+SENT_KEPT = dt.timedelta(days=7)
+"""How long a sent message's sealed text stays, for the outbox page and support."""
 
 
 def create_app(settings: Settings, *, loaded: Loaded | None = None) -> Starlette:
     """Build the service for ``settings``; ``loaded`` skips reading the declaration again."""
     declaration = loaded or load(settings.config)
     app = Starlette(
-        routes=[Route("/healthz", health), *page_routes(), *consent_routes()],
-        middleware=[Middleware(SecurityHeaders, development=settings.development)],
+        routes=[
+            Route("/healthz", health),
+            *page_routes(),
+            *consent_routes(),
+            *banner_routes(),
+            *privacy_routes(),
+            *staff_routes(),
+            *outbox_routes(),
+        ],
+        middleware=[
+            Middleware(SecurityHeaders, development=settings.development),
+            Middleware(OpenOnFirstUse),
+        ],
         exception_handlers={CovenantError: covenant_error},
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.loaded = declaration
-    app.state.consent = consent_state(settings, declaration)
+    state = app.state
+    state.settings = settings
+    state.loaded = declaration
+    state.consent = consent_state(settings, declaration)
+    state.services = Services(settings, declaration)
     return app
+
+
+class Services:
+    """What the service opens before it answers: Covenant's own database (migrated), the
+    keys, the desk and its queue, staff accounts. Opened once, by the lifespan or by the
+    first request when there is no lifespan (a test's ASGI transport)."""
+
+    def __init__(self, settings: Settings, loaded: Loaded) -> None:
+        self.settings = settings
+        self.loaded = loaded
+        self._lock = threading.Lock()
+        self.opened = False
+
+    def open(self, state: State) -> None:
+        with self._lock:
+            if self.opened:
+                return
+            desk = desk_from_settings(self.settings, loaded=self.loaded)
+            upgrade(desk.engine.url)
+            desk.queue = queue_for(self.settings, desk.fulfil)
+            state.desk = desk
+            state.keys = desk.keys
+            state.audit = desk.store.audit
+            state.outbox = desk.outbox
+            state.staff = StaffAccounts(desk.engine, audit=desk.store.audit)
+            state.sessions = StaffSessions(desk.engine)
+            self.opened = True
+
+
+class OpenOnFirstUse:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            services: Services = scope["app"].state.services
+            if not services.opened:
+                await run_in_threadpool(services.open, scope["app"].state)
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    await run_in_threadpool(app.state.services.open, app.state)
+    desk = app.state.desk
+    settings: Settings = app.state.settings
+    sender = SmtpSender.from_settings(settings) if settings.smtp_host else None
+
+    def chores() -> None:
+        # Mail goes out; expired packages are deleted, old details purged.
+        now = desk.clock()
+        desk.outbox.deliver(sender, now=now)
+        desk.outbox.purge_sent(now - SENT_KEPT)
+        desk.expire()
+
+    ticker = Ticker(chores, every=2.0)
+    async with consent_lifespan(app):
+        await run_in_threadpool(desk.queue.start)
+        for request_id in await run_in_threadpool(desk.pending_fulfilment):
+            desk.queue.defer_fulfilment(request_id)  # recovery: the database is the record
+        ticker.start()
+        try:
+            yield
+        finally:
+            ticker.stop()
+            await run_in_threadpool(desk.queue.stop)
+            await run_in_threadpool(desk.close)
 
 
 async def health(request: Request) -> Response:
@@ -47,4 +158,6 @@ async def covenant_error(request: Request, exc: Exception) -> Response:
     status = exc.status if 400 <= exc.status < 600 else 500
     # Server-side failures keep their detail in the log, not in the response.
     message = exc.message if status < 500 else "Something went wrong on our side."
+    if status >= 500:
+        log.error("%s: %s", type(exc).__name__, exc.message)
     return PlainTextResponse(message, status_code=status)
