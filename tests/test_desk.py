@@ -358,7 +358,14 @@ def test_an_agent_request_waits_for_permission_and_the_consumer(world: World) ->
         agent_name="Privacy Helpers LLC",
         agent_email="agent@helpers.example",
     )
-    assert all("agent@helpers.example" not in t or True for _, t in world.messages(rid))
+    # The code goes to the agent; the consumer is asked directly whether they gave permission.
+    outbox = Outbox(world.engine, Keys(SECRET).sealer())
+    sent = {e.template: e.message for e in outbox.messages(request_id=rid) if e.message}
+    assert sent["verification"].to == "agent@helpers.example"
+    assert sent["agent_confirmation"].to == person.email
+    assert "Privacy Helpers LLC" in sent["agent_confirmation"].text
+    link = re.search(r"/privacy/confirm/\S+/(\S+)", sent["agent_confirmation"].text)
+    assert link is not None and link.group(1) == world.desk.confirm_token(rid)
     _verify(world, rid, _points(world.store, person.customer_id))
     assert world.desk.next_step(rid).name == "agent"
     request = world.desk.store.get(rid)
@@ -369,7 +376,7 @@ def test_an_agent_request_waits_for_permission_and_the_consumer(world: World) ->
     assert world.desk.store.get(rid).state is State.AWAITING_VERIFICATION
     with pytest.raises(NotFound):
         world.desk.consumer_confirms(rid, "forged")
-    world.desk.consumer_confirms(rid, world.desk.confirm_token(rid))
+    world.desk.consumer_confirms(rid, link.group(1))
     assert world.desk.store.get(rid).state is State.IN_PROGRESS
 
 

@@ -278,3 +278,70 @@ async def test_pages_are_accessible_in_shape(center: Center) -> None:
         assert "<script" not in page.text  # works without JavaScript
         for field in re.findall(r'<input[^>]+id="([^"]+)"', page.text):
             assert f'for="{field}"' in page.text, field  # every input has a label
+
+
+@pytest.mark.anyio
+async def test_an_agent_uploads_signed_permission_kept_encrypted(center: Center) -> None:
+    pdf = b"%PDF-1.7\n" + b"signed permission " * 100
+    token = await center.form("/privacy/request")
+    fields = {
+        "csrf_token": token,
+        "kind": "delete",
+        "email": "consumer@example.com",
+        "agent_name": "Helpers LLC",
+        "agent_email": "agent@helpers.example",
+    }
+    r = await center.client.post(
+        "/privacy/request", data=fields, files={"permission": ("perm.pdf", pdf, "application/pdf")}
+    )
+    rid = _status_path(r).split("/")[3]
+    chunks, media = center.desk.document(rid, 0)
+    assert b"".join(chunks) == pdf and media == "application/pdf"
+    stored = list(center.desk.files_dir.glob("*.doc"))
+    assert stored and all(b"signed permission" not in f.read_bytes() for f in stored)
+
+
+@pytest.mark.anyio
+async def test_uploads_that_are_not_documents_or_too_large_are_refused(center: Center) -> None:
+    token = await center.form("/privacy/request")
+    fields = {"csrf_token": token, "kind": "access", "email": "a@example.com"}
+    script = ("perm.pdf", b"#!/bin/sh\nrm -rf /\n", "application/pdf")  # the name and type lie
+    r = await center.client.post("/privacy/request", data=fields, files={"permission": script})
+    assert r.status_code == 400
+    assert "PDF, PNG or JPEG" in r.text
+    huge = ("big.pdf", b"%PDF-" + b"0" * (6 * 1024 * 1024), "application/pdf")
+    r = await center.client.post("/privacy/request", data=fields, files={"permission": huge})
+    assert r.status_code == 413
+    with center.desk.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM requests")).scalar_one() == 0
+
+
+@pytest.mark.anyio
+async def test_staff_read_an_uploaded_document_and_nobody_else_does(center: Center) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    token = await center.form("/privacy/request")
+    fields = {
+        "csrf_token": token,
+        "kind": "access",
+        "email": "c@example.com",
+        "agent_name": "A",
+        "agent_email": "agent@example.com",
+    }
+    r = await center.client.post(
+        "/privacy/request", data=fields, files={"permission": ("p.png", png, "image/png")}
+    )
+    rid = _status_path(r).split("/")[3]
+    path = f"/admin/requests/{rid}/documents/0"
+    assert (await center.client.get(path)).status_code == 401  # not signed in
+    center.app.state.staff.create("viewer", "a long enough password", "read_only")  # type: ignore[attr-defined]
+    login = await center.form("/admin/login")
+    signed = await center.client.post(
+        "/admin/login",
+        data={"csrf_token": login, "username": "viewer", "password": "a long enough password"},
+    )
+    assert signed.status_code == 303
+    got = await center.client.get(path)
+    assert got.status_code == 200 and got.content == png
+    assert got.headers["content-disposition"].startswith("attachment;")
+    assert got.headers["content-type"] == "image/png"
+    assert (await center.client.get(f"/admin/requests/{rid}/documents/1")).status_code == 404

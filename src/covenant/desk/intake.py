@@ -137,6 +137,8 @@ class Details:
     """Set when the request is answered as another kind (§7024(a): categories)."""
     agent_permission: bool = False
     consumer_confirmed: bool = False
+    documents: tuple[dict[str, Any], ...] = ()
+    """Files sent with the request (:mod:`covenant.desk.documents`), keys included."""
 
     @classmethod
     def from_submission(cls, s: Submission) -> Details:
@@ -158,6 +160,7 @@ class Details:
     def from_json(cls, text: str) -> Details:
         data = json.loads(text)
         data["matched"] = tuple(data.get("matched", ()))
+        data["documents"] = tuple(data.get("documents", ()))
         return cls(**data)
 
     def but(self, **changes: Any) -> Details:

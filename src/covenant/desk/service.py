@@ -46,6 +46,7 @@ from covenant.consent.ledger import ConsentLedger
 from covenant.consent.records import Choice, Method
 from covenant.declaration import Loaded
 from covenant.desk import delivery as files
+from covenant.desk import documents
 from covenant.desk.intake import Details, Submission
 from covenant.desk.lookup import point_values
 from covenant.desk.tables import challenges, deliveries, details, notes, results, tasks
@@ -217,7 +218,12 @@ class Desk:
     # --- Intake -------------------------------------------------------------
 
     def submit(
-        self, submission: Submission, *, channel: Channel = Channel.WEB, actor: str = "consumer"
+        self,
+        submission: Submission,
+        *,
+        channel: Channel = Channel.WEB,
+        actor: str = "consumer",
+        document: bytes | None = None,
     ) -> Request:
         """Open a request and send what its kind needs first: a code, or nothing for an opt-out.
 
@@ -228,6 +234,10 @@ class Desk:
         kind = submission.kind
         info = Details.from_submission(submission)
         self._identities(info)  # an unusable identity is refused before anything is written
+        if document:
+            # An agent's signed permission (§7063(a)(1)), or proof for a correction.
+            kept = documents.store(document, self.files_dir)
+            info = info.but(documents=(kept.to_dict(),))
         code, challenge = codes.issue_code(now, self.keys.derive("email-proof"))
         rules = self.rules(submission.jurisdiction)
         respond_by = due(now, kind, rules, tz=self.tz).respond_by
@@ -268,6 +278,21 @@ class Desk:
             )
             if kind.needs_verification:
                 self._send_code(conn, request_id, info, code, challenge, now)
+            if info.agent_email and self._asks_consumer(kind):
+                self.outbox.queue(
+                    mail.agent_confirmation(
+                        info.email,
+                        kind=kind,
+                        agent=info.agent_name or info.agent_email,
+                        link=f"{self.public_url}/privacy/confirm/{request_id}/"
+                        + self.confirm_token(request_id),
+                        letterhead=self.letterhead,
+                        reference=request_id,
+                    ),
+                    at=now,
+                    request_id=request_id,
+                    conn=conn,
+                )
 
         request = self.store.open(
             kind=kind,
@@ -558,6 +583,11 @@ class Desk:
                 request_id, info, method="agent_evidence", matched=len(info.matched), actor=actor
             )
 
+    def _asks_consumer(self, kind: Kind) -> bool:
+        """Whether the consumer is written to directly about an agent's request (§7063(a))."""
+        step = self.policy.agents.consumer_step
+        return not kind.is_opt_out and step in ("confirm", "verify_or_confirm")
+
     def confirm_token(self, request_id: str) -> str:
         return _mac(self.keys.derive("status-link"), "confirm:" + request_id)
 
@@ -839,6 +869,15 @@ class Desk:
         return files.decrypt_stream(
             self.files_dir / row.file, file_key
         ), f"my-data-{request_id[:8]}.zip"
+
+    def document(self, request_id: str, number: int) -> tuple[Iterator[bytes], str]:
+        """A document sent with the request, decrypted as it streams, and its media type."""
+        kept = self.details(request_id).documents
+        if not 0 <= number < len(kept):
+            raise NotFound()
+        doc = kept[number]
+        key = base64.b64decode(str(doc["key"]))
+        return files.decrypt_stream(self.files_dir / str(doc["file"]), key), str(doc["media_type"])
 
     def delivered(self, request_id: str) -> Delivered | None:
         with self.engine.connect() as conn:

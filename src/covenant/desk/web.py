@@ -20,11 +20,12 @@ from typing import Any
 
 import jinja2
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from covenant.desk import documents
 from covenant.desk.intake import SubmissionRefused, parse
 from covenant.desk.service import Desk, DeskError, NotFound
 from covenant.errors import CovenantError
@@ -133,13 +134,24 @@ def _page(request: Request, name: str, /, status_code: int = 200, **context: Any
     return with_csrf_cookie(request, response)
 
 
-async def _form(request: Request) -> FormData:
-    size = int(request.headers.get("content-length") or 0)
-    if size > MAX_FORM_BYTES:
+async def _form(request: Request, *, files: int = 0) -> FormData:
+    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    limit = MAX_FORM_BYTES + (files * (documents.MAX_BYTES + 4096) if multipart else 0)
+    declared = request.headers.get("content-length") or "0"
+    if not declared.isdigit() or int(declared) > limit:
         raise FormTooLarge()
-    form = await request.form(max_files=0, max_fields=100, max_part_size=MAX_FORM_BYTES)
+    part = max(MAX_FORM_BYTES, documents.MAX_BYTES + 1) if files else MAX_FORM_BYTES
+    form = await request.form(max_files=files, max_fields=100, max_part_size=part)
     check_csrf(request, form)
     return form
+
+
+async def _document(form: FormData) -> bytes | None:
+    upload = form.get("permission")
+    if not isinstance(upload, UploadFile):
+        return None
+    content = await upload.read(documents.MAX_BYTES + 1)
+    return content or None
 
 
 class FormTooLarge(CovenantError):
@@ -168,12 +180,25 @@ async def request_form(request: Request) -> Response:
             jurisdictions=_jurisdictions(desk),
         )
     _limit(request)
-    form = await _form(request)
+    form = await _form(request, files=1)
+    try:
+        return await _submit(request, desk, form, correctable)
+    finally:
+        await form.close()
+
+
+async def _submit(
+    request: Request, desk: Desk, form: FormData, correctable: list[tuple[str, str]]
+) -> Response:
     data = _submission_data(form)
     try:
         submission = parse(data)
-        made = await run_in_threadpool(desk.submit, submission)
-    except SubmissionRefused as exc:
+        document = await _document(form)
+        if document is not None:
+            documents.media_type(document[:16])  # refused before anything is written
+        made = await run_in_threadpool(desk.submit, submission, document=document)
+    except (SubmissionRefused, documents.DocumentRefused) as exc:
+        problems = getattr(exc, "problems", None) or {"permission": exc.message}
         return _page(
             request,
             "request.html",
@@ -181,7 +206,7 @@ async def request_form(request: Request) -> Response:
             kinds=KIND_CHOICES,
             chosen=str(form.get("kind", "")),
             values=data,
-            problems=exc.problems,
+            problems=problems,
             correctable=correctable,
             jurisdictions=_jurisdictions(desk),
         )

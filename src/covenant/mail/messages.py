@@ -319,6 +319,32 @@ def completion(
     )
 
 
+
+def agent_confirmation(
+    to: str,
+    *,
+    kind: Kind,
+    agent: str,
+    link: str,
+    letterhead: Letterhead,
+    reference: str | None = None,
+) -> Message:
+    """To the consumer: did you ask this agent to act for you? (CCPA regs §7063(a)(2)).
+
+    Sent where the declaration asks the consumer to confirm an agent's
+    permission directly; nothing happens unless they follow the link.
+    """
+    return _render(
+        "agent_confirmation",
+        to,
+        f"Did you ask someone to contact {letterhead.name} for you?",
+        letterhead,
+        asks=KIND_WORDS[kind],
+        agent=_header("agent name", agent, 200),
+        link=_link(link),
+        reference=_reference(reference),
+    )
+
 def address(value: str) -> str:
     """``value`` if it is one plain e-mail address; refused otherwise."""
     if _CONTROL.search(value):
