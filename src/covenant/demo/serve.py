@@ -8,6 +8,7 @@ fresh on every start and printed once.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from covenant.demo.store import create
+from covenant.desk.service import Desk
 from covenant.keys import development_secret
 
 STAFF_USER = "demo-admin"
@@ -65,7 +67,7 @@ def serve(directory: Path, *, port: int, customers: int) -> None:
         f"password [bold]{password}[/]\n"
         f"  Statement        {base}/privacy/statement\n"
         f"  Cookie banner    {base}/consent/demo\n"
-        f"{_samples(folder)}"
+        f"{_samples(folder, app.state.desk)}"
         "Stop with Ctrl-C.\n",
         highlight=False,
     )
@@ -84,11 +86,23 @@ def _hash_key(folder: Path) -> None:
     os.environ["COVENANT_HASH_KEY"] = path.read_text().strip()
 
 
-def _samples(folder: Path) -> str:
-    """A few customers' e-mail addresses to make requests with."""
+def _samples(folder: Path, desk: Desk) -> str:
+    """A few customers to make requests as, with the details that verify them (all fictional)."""
     path = folder / SAMPLES_FILE
     if not path.exists():
         return ""
     people = json.loads(path.read_text())["identities"]["customers"][:3]
-    lines = "".join(f"    {p['email']}\n" for p in people)
-    return f"Customers to try (fictional):\n{lines}"
+    lines = []
+    for person in people:
+        held = desk.point_values(person["email"])
+        known = ", ".join(
+            f"{name} {_shown(values[0])}" for name, values in sorted(held.items()) if values
+        )
+        lines.append(f"    {person['email']}  ({known})\n" if known else f"    {person['email']}\n")
+    return "Customers to try, with details that verify them (fictional):\n" + "".join(lines)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return str(value)
