@@ -365,7 +365,8 @@ def test_an_agent_request_waits_for_permission_and_the_consumer(world: World) ->
     assert sent["agent_confirmation"].to == person.email
     assert "Privacy Helpers LLC" in sent["agent_confirmation"].text
     link = re.search(r"/privacy/confirm/\S+/(\S+)", sent["agent_confirmation"].text)
-    assert link is not None and link.group(1) == world.desk.confirm_token(rid)
+    assert link is not None
+    assert link.group(1) == world.desk.confirm_token(rid)
     _verify(world, rid, _points(world.store, person.customer_id))
     assert world.desk.next_step(rid).name == "agent"
     request = world.desk.store.get(rid)

@@ -296,9 +296,11 @@ async def test_an_agent_uploads_signed_permission_kept_encrypted(center: Center)
     )
     rid = _status_path(r).split("/")[3]
     chunks, media = center.desk.document(rid, 0)
-    assert b"".join(chunks) == pdf and media == "application/pdf"
+    assert b"".join(chunks) == pdf
+    assert media == "application/pdf"
     stored = list(center.desk.files_dir.glob("*.doc"))
-    assert stored and all(b"signed permission" not in f.read_bytes() for f in stored)
+    assert stored
+    assert all(b"signed permission" not in f.read_bytes() for f in stored)
 
 
 @pytest.mark.anyio
@@ -341,7 +343,8 @@ async def test_staff_read_an_uploaded_document_and_nobody_else_does(center: Cent
     )
     assert signed.status_code == 303
     got = await center.client.get(path)
-    assert got.status_code == 200 and got.content == png
+    assert got.status_code == 200
+    assert got.content == png
     assert got.headers["content-disposition"].startswith("attachment;")
     assert got.headers["content-type"] == "image/png"
     assert (await center.client.get(f"/admin/requests/{rid}/documents/1")).status_code == 404

@@ -393,12 +393,14 @@ def _manual(collections: list[str]) -> None:
 
 
 def _mount() -> None:
+    from covenant.api.cli import app as token_app
     from covenant.demo.cli import app as demo_app
     from covenant.jobs.cli import worker
     from covenant.staff.cli import app as staff_app
 
     app.add_typer(demo_app, name="demo")
     app.add_typer(staff_app, name="staff")
+    app.add_typer(token_app, name="token")
     app.command("worker")(worker)
 
 

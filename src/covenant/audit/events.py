@@ -48,8 +48,9 @@ class PersonalDataInEvent(InvalidEvent):
     """An audit event must not carry personal data; refer to the subject by an opaque reference."""
 
 
-ACTOR = re.compile(r"system|consumer|agent|staff:[A-Za-z0-9_-]{1,64}")
-"""Who acted: the service itself, the consumer, an authorized agent, or one staff account."""
+ACTOR = re.compile(r"system|consumer|agent|staff:[A-Za-z0-9_-]{1,64}|api:[a-z0-9_-]{1,48}")
+"""Who acted: the service itself, the consumer, an authorized agent, one staff account,
+or one API token of the store's backend (by its name)."""
 
 SUBJECT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 """An opaque token such as ``req_01HZX...`` or ``staff:7``; no spaces, no ``@``, no ``+``."""
@@ -100,7 +101,7 @@ class AuditEvent:
     def __post_init__(self) -> None:
         if not ACTOR.fullmatch(self.actor):
             raise InvalidEvent(
-                f"{self.action}: actor must be system, consumer, agent or staff:<id>"
+                f"{self.action}: actor must be system, consumer, agent, staff:<id> or api:<name>"
             )
         if not SUBJECT_REF.fullmatch(self.subject_ref):
             raise InvalidEvent(f"{self.action}: subject_ref must be an opaque reference")

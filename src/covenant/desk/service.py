@@ -224,12 +224,20 @@ class Desk:
         channel: Channel = Channel.WEB,
         actor: str = "consumer",
         document: bytes | None = None,
+        verified_by: str | None = None,
     ) -> Request:
         """Open a request and send what its kind needs first: a code, or nothing for an opt-out.
 
         Never looks the person up: the answer, and the messages sent, are the
-        same for a customer and a stranger.
+        same for a customer and a stranger. ``verified_by="account_token"``
+        says the store's own login vouched for the account holder (CCPA regs
+        §7061(a)): no code is sent and the request is verified at once; an
+        agent's request cannot be verified so, since the agent did not sign in.
         """
+        if verified_by not in (None, "account_token"):
+            raise ValueError(f"unknown verification {verified_by!r}")
+        if verified_by and submission.by_agent:
+            raise DeskError("an agent's request cannot be verified by the consumer's sign-in")
         now = self.clock()
         kind = submission.kind
         info = Details.from_submission(submission)
@@ -239,6 +247,7 @@ class Desk:
             kept = documents.store(document, self.files_dir)
             info = info.but(documents=(kept.to_dict(),))
         code, challenge = codes.issue_code(now, self.keys.derive("email-proof"))
+        send_code = kind.needs_verification and verified_by is None
         rules = self.rules(submission.jurisdiction)
         respond_by = due(now, kind, rules, tz=self.tz).respond_by
 
@@ -252,7 +261,7 @@ class Desk:
                     "purge_after": _months_after(now, RECORD_MONTHS),
                 },
             )
-            if kind.needs_verification:
+            if send_code:
                 conn.execute(
                     challenges.insert(),
                     {
@@ -276,7 +285,7 @@ class Desk:
                 request_id=request_id,
                 conn=conn,
             )
-            if kind.needs_verification:
+            if send_code:
                 self._send_code(conn, request_id, info, code, challenge, now)
             if info.agent_email and self._asks_consumer(kind):
                 self.outbox.queue(
@@ -311,8 +320,12 @@ class Desk:
                 State.AWAITING_VERIFICATION,
                 actor="system",
                 at=now,
-                method="email_code",
+                method=verified_by or "email_code",
             )
+            if verified_by:
+                proven = info.but(email_proven=True)
+                self._save(request.id, proven)
+                self._verified(request.id, proven, method=verified_by, matched=0, actor=actor)
         else:
             # Opt-outs need no verification (CCPA regs §7026(d)).
             self.store.move(request.id, State.VERIFIED, actor="system", at=now)
@@ -1002,6 +1015,16 @@ class Desk:
         known = {i.key for i in self.loaded.declaration.identities}
         pairs = [(k, v) for k, v in pairs if k in known]
         return normalize(pairs, self.loaded.catalog, self.loaded.declaration.identities)
+
+    def correctable_fields(self) -> list[tuple[str, str]]:
+        """Fields a person may ask to correct, with labels: their own contact and name details."""
+        out = []
+        for key, coll in self.loaded.catalog.collections.items():
+            for f in coll.fields.values():
+                if any(c.startswith(("user.contact", "user.name")) for c in f.categories):
+                    label = f.name.replace("_", " ").capitalize()
+                    out.append((f"{key}.{f.name}", f"{label} ({key.split('.', 1)[1]})"))
+        return out
 
     def point_values(self, email: str) -> dict[str, list[Any]]:
         """The store's values of the verification points for a person known by ``email``.

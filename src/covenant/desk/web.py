@@ -235,14 +235,7 @@ def _submission_data(form: FormData) -> dict[str, Any]:
 
 
 def _correctable(desk: Desk) -> list[tuple[str, str]]:
-    """Fields a person may ask to correct: their own contact and name details."""
-    out = []
-    for key, coll in desk.loaded.catalog.collections.items():
-        for f in coll.fields.values():
-            if any(c.startswith(("user.contact", "user.name")) for c in f.categories):
-                label = f.name.replace("_", " ").capitalize()
-                out.append((f"{key}.{f.name}", f"{label} ({key.split('.', 1)[1]})"))
-    return out
+    return desk.correctable_fields()
 
 
 def _jurisdictions(desk: Desk) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import covenant.api.tables
 import covenant.audit.store
 import covenant.consent.ledger
 import covenant.desk.tables

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from covenant.api.web import routes as api_routes
 from covenant.consent.banner_web import routes as banner_routes
 from covenant.consent.web import consent_state
 from covenant.consent.web import lifespan as consent_lifespan
@@ -63,6 +64,7 @@ def create_app(settings: Settings, *, loaded: Loaded | None = None) -> Starlette
             Route("/healthz", health),
             *page_routes(),
             *consent_routes(),
+            *api_routes(),
             *banner_routes(),
             *privacy_routes(),
             *staff_routes(),

@@ -1,0 +1,196 @@
+"""``covenant token``: API tokens for the store's backend, and the account-token key.
+
+``create`` prints the token once; only its hash is kept, so a lost token is
+revoked and replaced, never shown again. ``list`` shows each token's name,
+the first characters of its random part, its scopes and when it was last
+used. ``revoke`` stops a token at once. ``account-key`` prints the key the
+store's login signs account tokens with (CCPA regs §7061(a)): derived from
+``COVENANT_SECRET_KEY``, so it changes when that secret does.
+
+Covenant's own database is ``COVENANT_DATABASE_URL``, or SQLite beside the
+declaration, as for ``covenant db upgrade``, which must have run first.
+Changes are audited with actor ``system``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from covenant.api.scopes import Scope, parse_scopes
+from covenant.api.tokens import ApiToken, ApiTokens
+from covenant.errors import ConnectorError, CovenantError
+
+app = typer.Typer(
+    name="token",
+    help="API tokens for the store's backend: create, list, revoke; the account-token key.",
+    no_args_is_help=True,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration, covenant.yml.")]
+NameArg = Annotated[str, typer.Argument(help="The token's name, e.g. shop-backend.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print structured JSON.")]
+
+
+def _guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except CovenantError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except sa.exc.SQLAlchemyError as exc:
+        err.print(f"[bold red]error:[/] the database refused: {type(exc).__name__}", markup=True)
+        raise typer.Exit(ConnectorError.exit_code) from None
+
+
+@contextmanager
+def _tokens(config: Path) -> Iterator[ApiTokens]:
+    from covenant.audit import AuditLog, key_from_env
+    from covenant.db import connect, state_url
+    from covenant.settings import Settings
+
+    settings = Settings(config=config)
+    raw = settings.database_url.get_secret_value() if settings.database_url else None
+    url = state_url(raw, config.resolve().parent)
+    shown = url.render_as_string(hide_password=True)
+    database = url.database or ""
+    # Connecting to a missing SQLite file would create an empty one.
+    if url.get_backend_name() == "sqlite" and database and not Path(database).exists():
+        raise ConnectorError(f"{shown} does not exist; run covenant db upgrade first")
+    engine = connect(url)
+    try:
+        try:
+            with engine.connect() as conn:
+                ready = sa.inspect(conn).has_table("api_tokens")
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConnectorError(f"cannot reach {shown}: {type(exc).__name__}") from None
+        if not ready:
+            raise ConnectorError(f"{shown} has no API tokens table; run covenant db upgrade")
+        yield ApiTokens(engine, audit=AuditLog(engine, key=key_from_env(os.environ)))
+    finally:
+        engine.dispose()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@app.command("create")
+def create(
+    name: NameArg,
+    config: ConfigOpt,
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            help="What the token may do; repeat for several: "
+            + ", ".join(s.value for s in Scope)
+            + ".",
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a token and print it once: it cannot be shown again."""
+
+    def run() -> tuple[str, ApiToken]:
+        scopes = parse_scopes(scope)
+        with _tokens(config) as tokens:
+            return tokens.create(name, scopes, now=_now())
+
+    secret, made = _guarded(run)
+    if as_json:
+        print(json.dumps({**_as_dict(made), "token": secret}, indent=2))
+        return
+    err.print(
+        f"[green]created[/]: {made.name} ({' '.join(sorted(made.scopes))}). Store this token"
+        " in the backend's secret store now; it is not shown again:",
+        highlight=False,
+    )
+    print(secret)
+
+
+@app.command("list")
+def list_tokens(config: ConfigOpt, as_json: JsonOpt = False) -> None:
+    """List tokens: name, prefix, scopes, last use, state. Never the tokens themselves."""
+
+    def run() -> list[ApiToken]:
+        with _tokens(config) as tokens:
+            return tokens.all()
+
+    found = _guarded(run)
+    if as_json:
+        print(json.dumps([_as_dict(t) for t in found], indent=2))
+        return
+    if not found:
+        out.print("no API tokens yet: make one with covenant token create NAME --scope ...")
+        return
+    table = Table("name", "token", "scopes", "created", "last used", "state")
+    for t in found:
+        table.add_row(
+            t.name,
+            t.shown,
+            " ".join(sorted(t.scopes)),
+            f"{t.created_at:%Y-%m-%d}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
+            f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active",
+        )
+    out.print(table)
+
+
+@app.command("revoke")
+def revoke(name: NameArg, config: ConfigOpt) -> None:
+    """Stop a token working, at once."""
+
+    def run() -> ApiToken:
+        with _tokens(config) as tokens:
+            return tokens.revoke(name, now=_now())
+
+    done = _guarded(run)
+    out.print(f"[green]revoked[/]: {done.name} ({done.shown})", highlight=False)
+
+
+@app.command("account-key")
+def account_key(config: ConfigOpt) -> None:
+    """Print, in base64, the key the store's login signs account tokens with.
+
+    Give it to the store's backend through its secret store; anyone holding
+    it can vouch that an account holder signed in.
+    """
+
+    def run() -> bytes:
+        from covenant.desk.build import keys_for
+        from covenant.settings import Settings
+
+        settings = Settings(config=config)
+        return keys_for(settings, config.resolve().parent).derive("account-token")
+
+    key = _guarded(run)
+    err.print(
+        "The account-token key (HMAC-SHA-256, 32 bytes, base64). Keep it secret:", highlight=False
+    )
+    print(base64.b64encode(key).decode("ascii"))
+
+
+def _as_dict(token: ApiToken) -> dict[str, object]:
+    return {
+        "name": token.name,
+        "prefix": token.shown,
+        "scopes": sorted(token.scopes),
+        "created_at": token.created_at.isoformat(),
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
