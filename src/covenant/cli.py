@@ -287,6 +287,11 @@ def db_upgrade(config: ConfigOpt) -> None:
     raw = settings.database_url.get_secret_value() if settings.database_url else None
     url = guarded(lambda: state_url(raw, config.resolve().parent))
     guarded(lambda: upgrade(url))
+    if url.get_backend_name() == "postgresql":
+        # The job queue's own tables, for covenant worker (procrastinate's schema).
+        from covenant.jobs.queue import conninfo, ensure_schema
+
+        guarded(lambda: ensure_schema(conninfo(url)))
     out.print(f"[green]ok[/]: {url.render_as_string(hide_password=True)} is at the latest revision")
 
 

@@ -38,6 +38,7 @@ from covenant.desk.build import desk_from_settings
 from covenant.desk.web import routes as privacy_routes
 from covenant.errors import CovenantError
 from covenant.jobs import queue_for
+from covenant.jobs.queue import conninfo, ensure_schema
 from covenant.mail.smtp import SmtpSender
 from covenant.mail.web import routes as outbox_routes
 from covenant.migrations import upgrade
@@ -103,7 +104,9 @@ class Services:
                 return
             desk = desk_from_settings(self.settings, loaded=self.loaded)
             upgrade(desk.engine.url)
-            desk.queue = queue_for(self.settings, desk.fulfil)
+            if desk.engine.url.get_backend_name() == "postgresql":
+                ensure_schema(conninfo(desk.engine.url))  # the job queue's tables
+            desk.queue = queue_for(self.settings, desk.fulfil, pending=desk.pending_fulfilment)
             state.desk = desk
             state.keys = desk.keys
             state.audit = desk.store.audit
@@ -141,9 +144,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
     ticker = Ticker(chores, every=2.0)
     async with consent_lifespan(app):
+        # Starting re-queues every request still in progress: the database is the record.
         await run_in_threadpool(desk.queue.start)
-        for request_id in await run_in_threadpool(desk.pending_fulfilment):
-            desk.queue.defer_fulfilment(request_id)  # recovery: the database is the record
         ticker.start()
         try:
             yield
