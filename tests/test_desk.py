@@ -26,6 +26,7 @@ from covenant.demo.store import DemoStore, create
 from covenant.desk import Desk, DeskError, NotFound
 from covenant.desk.intake import SubmissionRefused, parse
 from covenant.desk.tables import challenges, deliveries, details
+from covenant.errors import CovenantError
 from covenant.keys import Keys
 from covenant.mail.outbox import Outbox
 from covenant.mail.tables import mail_outbox
@@ -438,3 +439,24 @@ def test_the_desk_runs_on_server_databases(
         assert w.desk.store.audit.verify().ok
     finally:
         w.engine.dispose()
+
+
+def test_a_fulfilment_that_fails_says_why_to_staff_and_can_be_retried(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COVENANT_HASH_KEY", raising=False)
+    caller = world.store.samples.call_only_phone
+    rid = _submit(world, Kind.DELETE, "caller@example.com", phone=caller)
+    world.desk.verify_by_staff(rid, actor="staff:1")
+    world.desk.approve(rid, actor="staff:1")
+    with pytest.raises(CovenantError):
+        world.desk.fulfil(rid)  # the keyed-hash strategy has no key
+    with pytest.raises(CovenantError):
+        world.desk.fulfil(rid)
+    notes = [n for n in world.desk.notes(rid) if n.author == "system"]
+    assert len(notes) == 1  # the same failure twice is noted once
+    assert "COVENANT_HASH_KEY" in notes[0].text
+    assert world.desk.store.get(rid).state is State.IN_PROGRESS  # left for the retry
+    monkeypatch.setenv("COVENANT_HASH_KEY", "a-key-for-the-retry-0123456789")
+    world.desk.fulfil(rid)
+    assert world.desk.tasks(rid)  # the erasure ran; recipients are next

@@ -498,7 +498,7 @@ async def test_the_login_page_is_accessible_and_strict(web: httpx.AsyncClient) -
 @pytest.mark.anyio
 async def test_signing_in_and_out(web: httpx.AsyncClient) -> None:
     done = await sign_in(web)
-    assert (done.status_code, done.headers["location"]) == (303, "/admin/account")
+    assert (done.status_code, done.headers["location"]) == (303, "/admin")
     cookie = done.headers["set-cookie"].lower()
     assert cookie.startswith(f"{DEV_COOKIE}=")
     assert "httponly" in cookie
@@ -507,7 +507,7 @@ async def test_signing_in_and_out(web: httpx.AsyncClient) -> None:
     assert page.status_code == 200
     assert "<dd>ana</dd>" in page.text
     assert "<dd>Reviewer</dd>" in page.text
-    assert (await web.get("/admin/login")).headers["location"] == "/admin/account"
+    assert (await web.get("/admin/login")).headers["location"] == "/admin"
     assert (await web.get("/admin/logout")).status_code == 405
     refused = await web.post("/admin/logout", data={"csrf_token": "nope"})
     assert refused.status_code == 403

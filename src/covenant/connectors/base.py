@@ -10,6 +10,7 @@ apply a list of mutations atomically.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -186,8 +187,13 @@ class Connector(ABC):
         """Release connections."""
 
 
+@functools.cache
 def connector_class(name: str) -> type[Connector]:
-    """Find a registered connector class by name."""
+    """Find a registered connector class by name.
+
+    Cached: scanning installed packages' entry points costs about 20 ms, paid
+    once per process rather than once per request a worker fulfils.
+    """
     for ep in entry_points(group=GROUP):
         if ep.name == name:
             cls = ep.load()

@@ -550,6 +550,12 @@ class Desk:
                 {"request_id": request_id, "at": self.clock(), "author": actor, "text": text},
             )
 
+    def _note_failure(self, request_id: str, exc: CovenantError) -> None:
+        text = f"Fulfilment stopped: {exc.message}"[:5000]
+        if any(n.text == text for n in self.notes(request_id)[-5:]):
+            return  # a retry failing the same way is not news
+        self.add_note(request_id, actor="system", text=text)
+
     def notes(self, request_id: str) -> list[Note]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -639,8 +645,15 @@ class Desk:
         info = self.details(request_id)
         kind = self.answered_as(request, info)
         identities = self._identities(info)
-        with Session(self.loaded) as session:
-            summary, package = self._run(session, request_id, kind, identities, info)
+        try:
+            with Session(self.loaded) as session:
+                summary, package = self._run(session, request_id, kind, identities, info)
+        except CovenantError as exc:
+            # Staff see why in the console; the job is retried. The message is
+            # Covenant's own (a missing key, an unreachable database, an
+            # erasure not proven), never the person's data.
+            self._note_failure(request_id, exc)
+            raise
         try:
             self._record(request_id, summary, package)
         finally:

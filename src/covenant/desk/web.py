@@ -166,7 +166,7 @@ async def index(request: Request) -> Response:
 
 async def request_form(request: Request) -> Response:
     desk = _desk(request)
-    correctable = _correctable(desk)
+    fields = correctable(desk)
     if request.method == "GET":
         kind = request.query_params.get("kind", "")
         return _page(
@@ -176,19 +176,19 @@ async def request_form(request: Request) -> Response:
             chosen=kind,
             values={},
             problems={},
-            correctable=correctable,
-            jurisdictions=_jurisdictions(desk),
+            correctable=fields,
+            jurisdictions=jurisdictions(desk),
         )
     _limit(request)
     form = await _form(request, files=1)
     try:
-        return await _submit(request, desk, form, correctable)
+        return await _submit(request, desk, form, fields)
     finally:
         await form.close()
 
 
 async def _submit(
-    request: Request, desk: Desk, form: FormData, correctable: list[tuple[str, str]]
+    request: Request, desk: Desk, form: FormData, fields: list[tuple[str, str]]
 ) -> Response:
     data = _submission_data(form)
     try:
@@ -207,8 +207,8 @@ async def _submit(
             chosen=str(form.get("kind", "")),
             values=data,
             problems=problems,
-            correctable=correctable,
-            jurisdictions=_jurisdictions(desk),
+            correctable=fields,
+            jurisdictions=jurisdictions(desk),
         )
     return RedirectResponse(
         f"/privacy/requests/{made.id}/{desk.status_token(made.id)}?m=sent", status_code=303
@@ -234,11 +234,11 @@ def _submission_data(form: FormData) -> dict[str, Any]:
     return data
 
 
-def _correctable(desk: Desk) -> list[tuple[str, str]]:
+def correctable(desk: Desk) -> list[tuple[str, str]]:
     return desk.correctable_fields()
 
 
-def _jurisdictions(desk: Desk) -> list[tuple[str, str]]:
+def jurisdictions(desk: Desk) -> list[tuple[str, str]]:
     names = {
         "us-ca": "California",
         "us": "Elsewhere in the United States",

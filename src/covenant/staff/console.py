@@ -54,7 +54,7 @@ from covenant.audit import Entry
 from covenant.audit.chain import format_time
 from covenant.desk.intake import Details, SubmissionRefused, parse
 from covenant.desk.service import DENIAL_WORDS, RECORD_MONTHS, Desk, NotFound
-from covenant.desk.web import _correctable, _jurisdictions
+from covenant.desk.web import correctable, jurisdictions
 from covenant.errors import CovenantError
 from covenant.requests.deadlines import DUE_SOON, Deadlines, Standing, add_months, due
 from covenant.requests.deadlines import status as deadline_status
@@ -160,6 +160,7 @@ MESSAGE_NAMES = {
     "completion": "Completion",
     "denial": "Denial",
     "extension": "Extension notice",
+    "agent_confirmation": "Request to confirm the agent",
 }
 DONE = {
     "approved": "Approved. The request is being fulfilled.",
@@ -250,10 +251,7 @@ def open_queue(
     that an offset costs nothing, and a page number is simple to link to.
     """
     t = requests
-    if state is None:
-        where = t.c.state.in_(_OPEN)
-    else:
-        where = t.c.state == state.value
+    where = t.c.state.in_(_OPEN) if state is None else t.c.state == state.value
     if state is not None and state.final:
         order = [t.c.responded_at.desc(), t.c.id]
     else:
@@ -296,11 +294,11 @@ def queue_counts(engine: sa.Engine, *, now: dt.datetime) -> Counts:
     t = requests
     utc = now.astimezone(dt.UTC)  # stored in UTC; SQLite and MariaDB compare wall-clock times
     late = sa.case((t.c.respond_by < utc, 1), else_=0)
-    soon = sa.case(
-        (sa.and_(t.c.respond_by >= utc, t.c.respond_by < utc + WEEK), 1), else_=0
-    )
+    soon = sa.case((sa.and_(t.c.respond_by >= utc, t.c.respond_by < utc + WEEK), 1), else_=0)
     query = sa.select(
-        sa.func.count(), sa.func.coalesce(sa.func.sum(late), 0), sa.func.coalesce(sa.func.sum(soon), 0)
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(late), 0),
+        sa.func.coalesce(sa.func.sum(soon), 0),
     ).where(t.c.state.in_(_OPEN))
     with engine.connect() as conn:
         total, overdue, week = conn.execute(query).one()
@@ -586,16 +584,7 @@ def _request_view(desk: Desk, outbox: Any, staff: Any, rid: str) -> dict[str, An
     entries = list(desk.store.audit.entries(subject_ref=rid))
     summary = desk.result(rid)
     tasks = desk.tasks(rid)
-    extension = next((e for e in entries if e.action == "request.deadline_extended"), None)
-    rules = desk.rules(req.jurisdiction)
-    could_extend = (
-        not req.state.final and extension is None and rules.allows_extension(req.kind)
-    )
-    extended_to = (
-        due(req.received_at, req.kind, rules, tz=desk.tz, extended=True).extended_respond_by
-        if could_extend
-        else None
-    )
+    extended_to = _extension_date(desk, req, entries)
     points = desk.policy.verification_points
     delivered = desk.delivered(rid)
     return {
@@ -604,6 +593,7 @@ def _request_view(desk: Desk, outbox: Any, staff: Any, rid: str) -> dict[str, An
         "info": info,
         "matched": [points[m].label if m in points else m for m in info.matched] if info else [],
         "answered_as": KIND_NAMES[Kind(info.answer_as)] if info and info.answer_as else "",
+        "documents": _documents(info),
         "evidence": [_trail_line(desk, e, who) for e in entries if e.action.startswith("verif")],
         "trail": [_trail_line(desk, e, who) for e in entries],
         "history": [
@@ -627,7 +617,7 @@ def _request_view(desk: Desk, outbox: Any, staff: Any, rid: str) -> dict[str, An
             for n in desk.notes(rid)
         ],
         "messages": _messages(desk, outbox, rid),
-        "could_extend": could_extend,
+        "could_extend": extended_to is not None,
         "extended_to": _day(extended_to, desk) if extended_to else "",
         "can_verify": req.state in (State.RECEIVED, State.AWAITING_VERIFICATION),
         "needs_agent_permission": bool(
@@ -636,6 +626,32 @@ def _request_view(desk: Desk, outbox: Any, staff: Any, rid: str) -> dict[str, An
         "denials": [(r.value, DENIAL_LABELS[r], DENIAL_WORDS[r]) for r in DenialReason],
         "extension_reasons": list(EXTENSION_REASONS.items()),
     }
+
+
+def _extension_date(desk: Desk, req: DeskRequest, entries: list[Entry]) -> dt.datetime | None:
+    """The deadline an extension would set; ``None`` once taken, closed, or where the law has none."""
+    taken = any(e.action == "request.deadline_extended" for e in entries)
+    rules = desk.rules(req.jurisdiction)
+    if req.state.final or taken or not rules.allows_extension(req.kind):
+        return None
+    return due(req.received_at, req.kind, rules, tz=desk.tz, extended=True).extended_respond_by
+
+
+DOCUMENT_NAMES = {"application/pdf": "PDF", "image/png": "PNG image", "image/jpeg": "JPEG image"}
+
+
+def _documents(info: Details | None) -> list[dict[str, str]]:
+    """The files sent with the request (an agent's signed permission), to open as attachments."""
+    if info is None:
+        return []
+    return [
+        {
+            "number": str(n),
+            "what": DOCUMENT_NAMES.get(str(d.get("media_type")), "File"),
+            "size": f"{max(1, int(d.get('bytes') or 0) // 1024)} KB",
+        }
+        for n, d in enumerate(info.documents)
+    ]
 
 
 def _facts(desk: Desk, req: DeskRequest) -> list[tuple[str, str]]:
@@ -910,8 +926,8 @@ def _log_page(
         values=values,
         kinds=[(k.value, KIND_NAMES[k]) for k in Kind],
         channels=[(c.value, CHANNEL_NAMES[c]) for c in STAFF_CHANNELS],
-        jurisdictions=_jurisdictions(desk),
-        correctable=_correctable(desk),
+        jurisdictions=jurisdictions(desk),
+        correctable=correctable(desk),
     )
 
 

@@ -167,7 +167,7 @@ class _Field:
 
 async def login_form(request: Request) -> Response:
     if await signed_in(request) is not None:
-        return RedirectResponse("/admin/account", status_code=303, headers=NO_STORE)
+        return RedirectResponse("/admin", status_code=303, headers=NO_STORE)
     return _login_page(request)
 
 
@@ -199,7 +199,7 @@ async def sign_in(request: Request, bucket: TokenBucket) -> Response:
         # Whatever session this browser had ends here; the new one has a new token.
         await run_in_threadpool(lambda: sessions.revoke(old, now=_now()))
     token, _ = await run_in_threadpool(lambda: sessions.start(found, now=_now()))
-    response = RedirectResponse("/admin/account", status_code=303, headers=NO_STORE)
+    response = RedirectResponse("/admin", status_code=303, headers=NO_STORE)
     _set_session_cookie(request, response, token, sessions.absolute)
     return response
 

@@ -44,6 +44,7 @@ from covenant.mail.web import routes as outbox_routes
 from covenant.migrations import upgrade
 from covenant.settings import Settings
 from covenant.staff.accounts import StaffAccounts
+from covenant.staff.console import routes as console_routes
 from covenant.staff.documents import routes as document_routes
 from covenant.staff.sessions import StaffSessions
 from covenant.staff.web import routes as staff_routes
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, loaded: Loaded | None = None) -> Starlette
             *banner_routes(),
             *privacy_routes(),
             *staff_routes(),
+            *console_routes(),
             *document_routes(),
             *outbox_routes(),
         ],
