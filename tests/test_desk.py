@@ -460,3 +460,12 @@ def test_a_fulfilment_that_fails_says_why_to_staff_and_can_be_retried(
     monkeypatch.setenv("COVENANT_HASH_KEY", "a-key-for-the-retry-0123456789")
     world.desk.fulfil(rid)
     assert world.desk.tasks(rid)  # the erasure ran; recipients are next
+
+
+def test_a_deletion_that_found_nothing_asks_no_recipient_to_act(world: World) -> None:
+    rid = _submit(world, Kind.DELETE, "stranger-delete@example.org")
+    world.desk.verify_by_staff(rid, actor="staff:1")
+    world.desk.approve(rid, actor="staff:1")
+    world.desk.fulfil(rid)
+    assert world.desk.tasks(rid) == []
+    assert world.desk.store.get(rid).state is State.COMPLETED

@@ -27,9 +27,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
 import secrets
-import tempfile
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,22 +37,18 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from covenant.audit import ExportDownloaded, VerificationFailed
-from covenant.consent.decisions import Nature, Policy
 from covenant.consent.engine import ConsentEngine
 from covenant.consent.engine import Submission as Choices
 from covenant.consent.ledger import ConsentLedger
-from covenant.consent.records import Choice, Method
+from covenant.consent.records import Choice, Method, Topic
 from covenant.declaration import Loaded
 from covenant.desk import delivery as files
 from covenant.desk import documents
+from covenant.desk import fulfil as fulfilment
 from covenant.desk.intake import Details, Submission
 from covenant.desk.lookup import point_values
 from covenant.desk.tables import challenges, deliveries, details, notes, results, tasks
-from covenant.engine.access import access
-from covenant.engine.correct import correct, parse_sets
-from covenant.engine.erase import erase
 from covenant.engine.identity import Identities, normalize
-from covenant.engine.report import categories_report
 from covenant.engine.session import Session
 from covenant.errors import CovenantError
 from covenant.keys import Keys
@@ -647,7 +641,15 @@ class Desk:
         identities = self._identities(info)
         try:
             with Session(self.loaded) as session:
-                summary, package = self._run(session, request_id, kind, identities, info)
+                summary, package = fulfilment.run(
+                    session,
+                    kind,
+                    identities,
+                    info,
+                    request_id=request_id,
+                    scratch=self.files_dir,
+                    opt_out=lambda topics: self._opt_out(request_id, info, topics),
+                )
         except CovenantError as exc:
             # Staff see why in the console; the job is retried. The message is
             # Covenant's own (a missing key, an unreachable database, an
@@ -663,61 +665,17 @@ class Desk:
             self._open_tasks(request_id, summary)
         self._complete_if_done(request_id)
 
-    def _run(
-        self, session: Session, request_id: str, kind: Kind, ids: Identities, info: Details
-    ) -> tuple[dict[str, Any], Path | None]:
-
-        if kind in (Kind.ACCESS, Kind.KNOW_SPECIFIC, Kind.KNOW_CATEGORIES):
-            self.files_dir.mkdir(parents=True, exist_ok=True)
-            fd, raw = tempfile.mkstemp(dir=self.files_dir, suffix=".zip.tmp")
-
-            os.close(fd)
-            out = Path(raw)
-            result = access(session, ids, out, request_id=request_id)
-            counts = {c.collection: c.rows for c in result.collections}
-            report = categories_report(self.loaded, counts)
-            summary = {
-                "kind": kind.value,
-                "rows": result.total_rows,
-                "collections": counts,
-                "manual": result.manual,
-                "categories": report.to_dict(),
-            }
-            if kind is Kind.KNOW_CATEGORIES:
-                out.unlink(missing_ok=True)
-                return summary, None
-            return summary, out
-        if kind is Kind.DELETE:
-            erased = erase(session, ids, request_id=request_id)
-            return {"kind": kind.value, **erased.to_dict(), "identities": None}, None
-        if kind is Kind.CORRECT:
-            changes = parse_sets(f"{k}={v}" for k, v in info.corrections.items())
-            fixed = correct(session, ids, changes, request_id=request_id)
-            rows = {c: len(r) for c, r in fixed.collection_changes.items()}
-            return {"kind": kind.value, "verified": fixed.verified, "rows": rows}, None
-        return self._opt_out(request_id, kind, info), None
-
-    def _opt_out(self, request_id: str, kind: Kind, info: Details) -> dict[str, Any]:
-
-        policy = Policy.from_declaration(self.loaded.declaration)
-        wanted = (
-            {Nature.SALE_OR_SHARING}
-            if kind is Kind.OPT_OUT_SALE
-            else {Nature.MARKETING, Nature.COMMUNICATIONS}
-        )
-        topics = sorted(t for t, n in policy.natures.items() if n in wanted)
+    def _opt_out(self, request_id: str, info: Details, topics: list[Topic]) -> None:
         engine = ConsentEngine(ConsentLedger(self.engine), self.loaded.declaration)
-        if topics:
-            engine.record(
-                Choices(
-                    choices=[(t, Choice.DENIED) for t in topics],
-                    method=Method.FORM,
-                    notice_version=str(self.loaded.declaration.organization.effective_date),
-                    subject_ref=self.subject_ref(info.email),
-                    evidence={"request": request_id},
-                )
+        engine.record(
+            Choices(
+                choices=[(t, Choice.DENIED) for t in topics],
+                method=Method.FORM,
+                notice_version=str(self.loaded.declaration.organization.effective_date),
+                subject_ref=self.subject_ref(info.email),
+                evidence={"request": request_id},
             )
-        return {"kind": kind.value, "opted_out": [str(t) for t in topics]}
+        )
 
     def _record(self, request_id: str, summary: dict[str, Any], package: Path | None) -> None:
         """Keep the result and the encrypted package; a second run keeps the first one's."""
@@ -778,7 +736,9 @@ class Desk:
                 letterhead=self.letterhead,
                 download=link if row is not None else None,
                 download_expires_in=(row.expires_at - now) if row is not None and link else None,
-                note=self._completion_note(request_id, request, answered),
+                note=fulfilment.completion_note(
+                    request.kind, answered, self.result(request_id) or {}
+                ),
                 reference=request_id,
                 status=self.status_url(request_id),
             )
@@ -794,39 +754,8 @@ class Desk:
 
     # --- Manual tasks (CCPA §1798.105(c), regs §7022(b)) -----------------------------
 
-    def _open_tasks(self, request_id: str, summary: dict[str, Any]) -> None:
-        wanted: list[tuple[str, str, list[str]]] = []
-        manual = set(summary.get("manual") or ())
-        systems = {self.loaded.catalog.collections[c].system for c in manual}
-        for system in sorted(s for s in systems if s):
-            wanted.append(
-                (
-                    system,
-                    "system",
-                    [
-                        f"Search {system} for the person's records",
-                        "Delete or de-identify them as the declaration says",
-                        "Record what was found and done as evidence",
-                    ],
-                )
-            )
-        for recipient in self.loaded.declaration.recipients:
-            if (
-                recipient.type == "service_provider"
-                or recipient.sale
-                or recipient.share
-                or recipient.categories
-            ):
-                wanted.append(
-                    (
-                        recipient.key,
-                        "recipient",
-                        [
-                            f"Tell {recipient.name} to delete the person's data",
-                            "Record their confirmation, or why they need not act",
-                        ],
-                    )
-                )
+    def _open_tasks(self, request_id: str, summary: fulfilment.Summary) -> None:
+        wanted = fulfilment.manual_tasks(self.loaded, summary)
         with self.engine.begin() as conn:
             have = {
                 r.target
@@ -1071,27 +1000,6 @@ class Desk:
                 .where(details.c.request_id == request_id)
                 .values(sealed=self.sealer.seal(info.to_json()))
             )
-
-    def _completion_note(self, request_id: str, request: Request, answered: Kind) -> str | None:
-        if answered is not request.kind:
-            return (
-                "We could not confirm your identity well enough to send the specific pieces"
-                " of information, so we answered with the categories of information we hold."
-                " The status page lists them."
-            )
-        summary = self.result(request_id) or {}
-        if answered is Kind.KNOW_CATEGORIES:
-            return "The status page lists the categories of information we hold about you."
-        if answered is Kind.DELETE:
-            kept = [
-                c["held_reason"] or c["kept_reason"]
-                for c in summary.get("collections", [])
-                if c.get("held") or c.get("kept_reason")
-            ]
-            reasons = sorted({k for k in kept if k})
-            if reasons:
-                return "We kept some records because a law requires it: " + "; ".join(reasons)
-        return None
 
     def _day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.tz).date()
