@@ -7,6 +7,7 @@ from alembic import context
 import covenant.api.tables
 import covenant.audit.store
 import covenant.consent.ledger
+import covenant.consent.prefs_web
 import covenant.desk.tables
 import covenant.mail.tables
 import covenant.requests.tables  # noqa: F401

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from covenant.api.web import routes as api_routes
 from covenant.consent.banner_web import routes as banner_routes
+from covenant.consent.prefs_web import routes as preference_routes
 from covenant.consent.web import consent_state
 from covenant.consent.web import lifespan as consent_lifespan
 from covenant.consent.web import routes as consent_routes
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, loaded: Loaded | None = None) -> Starlette
             *api_routes(),
             *banner_routes(),
             *privacy_routes(),
+            *preference_routes(),
             *staff_routes(),
             *console_routes(),
             *document_routes(),
