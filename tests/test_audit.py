@@ -58,6 +58,14 @@ from covenant.requests.store import RequestStore
 KEY = b"k" * 32
 T0 = dt.datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
 
+from covenant.api.events import ApiTokenCreated, ApiTokenRevoked  # noqa: E402
+from covenant.staff.events import (  # noqa: E402
+    StaffAccountCreated,
+    StaffAccountDisabled,
+    StaffPasswordChanged,
+    StaffRoleChanged,
+)
+
 SAMPLES: list[AuditEvent] = [
     RequestReceived(
         actor="consumer", subject_ref="req_01", kind="delete", channel="web", jurisdiction="CCPA"
@@ -93,6 +101,13 @@ SAMPLES: list[AuditEvent] = [
     FulfillmentStarted(actor="system", subject_ref="req_04"),
     FulfillmentRequeued(actor="system", subject_ref="req_04"),
     RequestCancelled(actor="consumer", subject_ref="req_04"),
+    # Registered by the staff and API packages, as a plugin would register its own.
+    StaffAccountCreated(actor="staff:1", subject_ref="staff:7", role="reviewer"),
+    StaffRoleChanged(actor="staff:1", subject_ref="staff:7", role="read_only"),
+    StaffPasswordChanged(actor="staff:7", subject_ref="staff:7"),
+    StaffAccountDisabled(actor="staff:1", subject_ref="staff:7"),
+    ApiTokenCreated(actor="system", subject_ref="api_token:3", scopes="requests:write"),
+    ApiTokenRevoked(actor="system", subject_ref="api_token:3"),
 ]
 
 
