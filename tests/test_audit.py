@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from covenant.api.events import ApiTokenCreated, ApiTokenRevoked
 from covenant.audit import (
     EVENTS,
     Anchor,
@@ -54,17 +55,16 @@ from covenant.db import connect
 from covenant.migrations import upgrade
 from covenant.requests.lifecycle import Channel, Kind, State
 from covenant.requests.store import RequestStore
-
-KEY = b"k" * 32
-T0 = dt.datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
-
-from covenant.api.events import ApiTokenCreated, ApiTokenRevoked  # noqa: E402
-from covenant.staff.events import (  # noqa: E402
+from covenant.staff.events import (
     StaffAccountCreated,
     StaffAccountDisabled,
     StaffPasswordChanged,
     StaffRoleChanged,
 )
+
+KEY = b"k" * 32
+T0 = dt.datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=dt.UTC)
+
 
 SAMPLES: list[AuditEvent] = [
     RequestReceived(
