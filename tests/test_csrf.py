@@ -201,6 +201,7 @@ async def test_cross_site_posts_are_refused_even_with_a_valid_token(
     for headers in (
         {"Origin": "https://evil.example"},
         {"Origin": "null"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
         {"Origin": "http://testserver.evil.example"},
         {"Sec-Fetch-Site": "cross-site"},
         {"Sec-Fetch-Site": "same-site"},
@@ -212,6 +213,8 @@ async def test_cross_site_posts_are_refused_even_with_a_valid_token(
         {"Origin": "http://testserver"},
         {"Origin": "https://privacy.example.com"},  # the public URL, behind a proxy
         {"Sec-Fetch-Site": "same-origin"},
+        # What Chromium sends on a same-origin form post under Referrer-Policy: no-referrer.
+        {"Origin": "null", "Sec-Fetch-Site": "same-origin"},
         {},
     ):
         accepted = await client.post("/submit", data=form, headers=headers)

@@ -307,9 +307,14 @@ def test_a_deletion_waits_for_staff_then_for_manual_tasks_then_completes_once(
     for task in tasks:
         world.desk.complete_task(task.id, actor="staff:1", evidence="Sent the deletion notice")
     assert world.desk.store.get(rid).state is State.COMPLETED
-    actions = [e.action for e in world.desk.store.audit.entries(subject_ref=rid)]
+    entries = list(world.desk.store.audit.entries(subject_ref=rid))
+    actions = [e.action for e in entries]
     assert actions.count("request.completed") == 1
     assert [n for n, _ in world.messages(rid)].count("completion") == 1
+    proof = json.loads(next(e for e in entries if e.action == "erasure.verified").body)
+    assert proof["erased"]["shop.customers"] == 1  # counts per collection, never values
+    assert person.email not in json.dumps(proof)
+    assert all(t.target != "tax_authorities" for t in tasks)  # not theirs to delete
 
 
 def test_two_workers_fulfilling_at_once_complete_the_request_once(world: World) -> None:

@@ -100,6 +100,8 @@ def manual_tasks(loaded: Loaded, summary: Summary) -> list[tuple[str, str, list[
     must be searched by hand; recipients the data went to must be told to
     delete it too (CCPA §1798.105(c)(1); regs §7022(b)(3)). When the erasure
     found nothing and no system is out of reach, there is nothing to pass on.
+    Public authorities are not asked: what they received, they received under
+    a legal obligation (§1798.105(d)(8)).
     """
     manual = set(summary.get("manual") or ())
     found = sum(int(c.get("found", 0)) for c in summary.get("collections", []))
@@ -119,6 +121,8 @@ def manual_tasks(loaded: Loaded, summary: Summary) -> list[tuple[str, str, list[
     if not found:
         return out
     for recipient in loaded.declaration.recipients:
+        if recipient.type == "authority":
+            continue  # disclosed under a legal obligation; not theirs to delete on request
         receives = recipient.categories or recipient.sale or recipient.share
         if recipient.type == "service_provider" or receives:
             out.append(

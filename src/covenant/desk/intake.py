@@ -133,6 +133,8 @@ class Details:
     email_proven: bool = False
     points_attempts: int = 0
     matched: tuple[str, ...] = ()
+    last_reason: str = ""
+    """What the last data-points check told the requester (shown again on the status page)."""
     answer_as: str | None = None
     """Set when the request is answered as another kind (§7024(a): categories)."""
     agent_permission: bool = False

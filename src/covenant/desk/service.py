@@ -36,7 +36,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from covenant.audit import ExportDownloaded, VerificationFailed
+from covenant.audit import ErasureVerified, ExportDownloaded, VerificationFailed
+from covenant.connectors.base import Connector
 from covenant.consent.engine import ConsentEngine
 from covenant.consent.engine import Submission as Choices
 from covenant.consent.ledger import ConsentLedger
@@ -202,11 +203,16 @@ class Desk:
         self.policy = loaded.declaration.requests
         self.tz = zoneinfo.ZoneInfo(self.policy.timezone)
         self.letterhead = mail.Letterhead.of(loaded.declaration.organization)
+        # One connection pool per store database for the desk's life, lent to each request.
+        self._connectors: dict[str, Connector] = {}
 
     def __repr__(self) -> str:
         return f"Desk({self.loaded.declaration.organization.name!r})"
 
     def close(self) -> None:
+        for connector in list(self._connectors.values()):
+            connector.close()
+        self._connectors.clear()
         self.engine.dispose()
 
     # --- Intake -------------------------------------------------------------
@@ -430,7 +436,11 @@ class Desk:
             sensitive=self.policy.sensitive_deletion,
             contested=contested,
         )
-        info = info.but(points_attempts=info.points_attempts + 1, declaration_signed=signed)
+        info = info.but(
+            points_attempts=info.points_attempts + 1,
+            declaration_signed=signed,
+            last_reason=verdict.reason,
+        )
         if verdict.verified:
             self._save(request_id, info.but(matched=tuple(verdict.matched)))
             self._verified(
@@ -640,7 +650,7 @@ class Desk:
         kind = self.answered_as(request, info)
         identities = self._identities(info)
         try:
-            with Session(self.loaded) as session:
+            with Session(self.loaded, shared=self._connectors) as session:
                 summary, package = fulfilment.run(
                     session,
                     kind,
@@ -662,8 +672,21 @@ class Desk:
             if package is not None:
                 package.unlink(missing_ok=True)
         if kind is Kind.DELETE:
+            self._erasure_proven(request_id, summary)
             self._open_tasks(request_id, summary)
         self._complete_if_done(request_id)
+
+    def _erasure_proven(self, request_id: str, summary: fulfilment.Summary) -> None:
+        """The audit trail's record that re-reading proved the erasure: counts, never values."""
+        collections = summary.get("collections", [])
+        erased = {
+            c["collection"]: int(c["deleted"]) + int(c["masked"])
+            for c in collections
+            if c["deleted"] or c["masked"]
+        }
+        held = {c["collection"]: int(c["held"]) for c in collections if c["held"]}
+        event = ErasureVerified(actor="system", subject_ref=request_id, erased=erased, held=held)
+        self.store.audit.append(event, at=self.clock())
 
     def _opt_out(self, request_id: str, info: Details, topics: list[Topic]) -> None:
         engine = ConsentEngine(ConsentLedger(self.engine), self.loaded.declaration)
@@ -916,7 +939,9 @@ class Desk:
                 for name, p in self.policy.verification_points.items()
                 if name not in contested
             ]
-            return Step("points", points, needs_declaration=need.declaration)
+            return Step(
+                "points", points, needs_declaration=need.declaration and not info.declaration_signed
+            )
         if info.agent_email and not self.agent_check(request, info).ready:
             return Step("agent", [])
         return Step("wait", [])
@@ -977,7 +1002,7 @@ class Desk:
 
     def _records(self, info: Details) -> dict[str, Any]:
         ids = self._identities(info)
-        with Session(self.loaded) as session:
+        with Session(self.loaded, shared=self._connectors) as session:
             return point_values(session, ids, self.policy.verification_points)
 
     def _contested(self, info: Details) -> list[str]:

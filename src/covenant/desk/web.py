@@ -142,7 +142,11 @@ async def _form(request: Request, *, files: int = 0) -> FormData:
         raise FormTooLarge()
     part = max(MAX_FORM_BYTES, documents.MAX_BYTES + 1) if files else MAX_FORM_BYTES
     form = await request.form(max_files=files, max_fields=100, max_part_size=part)
-    check_csrf(request, form)
+    try:
+        check_csrf(request, form)
+    except CovenantError:
+        await form.close()  # an uploaded file's spool must not outlive the refusal
+        raise
     return form
 
 
@@ -263,7 +267,10 @@ async def status(request: Request) -> Response:
     desk, rid, token = await _status_of(request)
     view = await run_in_threadpool(_view, desk, rid)
     prefill = request.query_params.get("code", "")
-    message = _MESSAGES.get(request.query_params.get("m", ""), "")
+    shown = request.query_params.get("m", "")
+    message = _MESSAGES.get(shown, "")
+    if shown == "checked":
+        message = await run_in_threadpool(lambda: desk.details(rid).last_reason)
     return _page(
         request,
         "status.html",
@@ -343,22 +350,13 @@ async def points(request: Request) -> Response:
     }
     signed = form.get("declaration_signed") == "yes"
     try:
-        reason = await run_in_threadpool(
-            desk.check_points, rid, supplied, declaration_signed=signed
-        )
+        await run_in_threadpool(desk.check_points, rid, supplied, declaration_signed=signed)
     except DeskError:
         return RedirectResponse(f"/privacy/requests/{rid}/{token}", status_code=303)
     # The same answer time whether or not a record was found.
     await asyncio.sleep(max(0.0, FLOOR - (time.monotonic() - started)))
-    view = await run_in_threadpool(_view, desk, rid)
-    return _page(
-        request,
-        "status.html",
-        base=f"/privacy/requests/{rid}/{token}",
-        prefill="",
-        message=reason,
-        **view,
-    )
+    # Post, then redirect: a reload shows the answer again without re-sending the details.
+    return RedirectResponse(f"/privacy/requests/{rid}/{token}?m=checked", status_code=303)
 
 
 async def confirm(request: Request) -> Response:

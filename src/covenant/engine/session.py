@@ -11,12 +11,24 @@ from covenant.errors import ConnectorError
 
 
 class Session:
-    """Opens one connector per system on first use and closes them all at the end."""
+    """Opens one connector per system on first use and closes them all at the end.
 
-    def __init__(self, loaded: Loaded, *, now: dt.datetime | None = None) -> None:
+    ``shared`` lends the session connectors that outlive it: a service running
+    many requests keeps one connection pool per store database instead of
+    opening one per request. The session never closes what it was lent.
+    """
+
+    def __init__(
+        self,
+        loaded: Loaded,
+        *,
+        now: dt.datetime | None = None,
+        shared: dict[str, Connector] | None = None,
+    ) -> None:
         self.loaded = loaded
         self.now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        self._connectors: dict[str, Connector] = {}
+        self._owns = shared is None
+        self._connectors: dict[str, Connector] = {} if shared is None else shared
 
     def connector(self, collection: str) -> Connector:
         info = self.loaded.catalog.collections[collection]
@@ -28,7 +40,10 @@ class Session:
             mine = {
                 k: c for k, c in self.loaded.catalog.collections.items() if c.system == system_key
             }
-            self._connectors[system_key] = connector_for(system, mine, self.loaded.base_dir)
+            made = connector_for(system, mine, self.loaded.base_dir)
+            kept = self._connectors.setdefault(system_key, made)
+            if kept is not made:  # another thread lent the same system first
+                made.close()
         return self._connectors[system_key]
 
     def is_manual(self, collection: str) -> bool:
@@ -41,6 +56,8 @@ class Session:
         return self.loaded.catalog.collections[collection].system or ""
 
     def close(self) -> None:
+        if not self._owns:
+            return
         for c in self._connectors.values():
             c.close()
         self._connectors.clear()

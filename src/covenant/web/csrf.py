@@ -184,6 +184,11 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
+    if origin == "null" and site == "same-origin":
+        # Under Referrer-Policy: no-referrer, Chromium sends "Origin: null" on
+        # same-origin form posts (Fetch §3.2.5, "serialize a request origin").
+        # Sec-Fetch-Site is set by the browser and cannot be forged by a page.
+        return True
     return origin.lower().rstrip("/") in _own_origins(request)
 
 
