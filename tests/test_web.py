@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -20,8 +21,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _state() -> str:
+    """Covenant's own database for one app: a new SQLite file, never one beside the fixture."""
+    return f"sqlite:///{tempfile.mkdtemp()}/state.db"
+
+
 def client(development: bool = False) -> httpx.AsyncClient:
-    app = create_app(Settings(config=MINI, development=development))
+    app = create_app(Settings(config=MINI, development=development, database_url=_state()))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
 
 
@@ -74,7 +80,7 @@ AUDIO = Path(__file__).parent.parent / "examples" / "audio-store" / "covenant.ym
 
 
 def audio_client() -> httpx.AsyncClient:
-    app = create_app(Settings(config=AUDIO))
+    app = create_app(Settings(config=AUDIO, database_url=_state()))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
 
 

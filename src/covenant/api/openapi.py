@@ -24,6 +24,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from covenant import __version__
 from covenant.api import models
 from covenant.api.scopes import DESCRIPTIONS, Scope
+from covenant.consent.prefs_web import LinkIn as UnsubscribeIn
 from covenant.consent.web import BODY_LIMIT, ConsentIn, LinkIn, MinorIn
 
 REFS = "#/components/schemas/{model}"
@@ -257,6 +258,34 @@ OPERATIONS: list[Operation] = [
         parameters=[
             _query("subject", "The store's opaque reference for the person.", required=True)
         ],
+    ),
+    Operation(
+        "post",
+        "/api/v1/consent/unsubscribe-link",
+        "unsubscribeLink",
+        "The one-click unsubscribe link and headers for one recipient's marketing mail",
+        "consent",
+        _KEY,
+        {
+            200: Answer(
+                "The link, its channel, and the List-Unsubscribe and List-Unsubscribe-Post"
+                " headers to send (RFC 8058 §3.1).",
+                schema={
+                    "type": "object",
+                    "required": ["url", "channel", "headers"],
+                    "properties": {
+                        "url": {"type": "string", "format": "uri"},
+                        "channel": {"type": "string"},
+                        "headers": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                    },
+                },
+            ),
+            **_WRITE_ERRORS,
+        },
+        body=UnsubscribeIn,
     ),
 ]
 
