@@ -85,6 +85,22 @@ async def test_a_choice_is_recorded_and_decides_the_next_question(
 
 
 @pytest.mark.anyio
+async def test_a_contest_entry_may_grant_marketing_and_says_so(
+    client: httpx.AsyncClient,
+) -> None:
+    # Seed H11: a contest or survey entry may ask permission to send marketing.
+    entry = body(subject="entrant-7", method="contest", evidence={"form": "spring_contest"})
+    r = await client.post("/api/v1/consent", json=entry)
+    assert r.status_code == 201, r.text
+    (written,) = r.json()["recorded"]
+    assert written["method"] == "contest"
+    mail = await client.get("/api/v1/consent/email", params={"subject": "entrant-7"})
+    assert mail.json()["allowed"] is True
+    receipt = await client.get("/api/v1/consent/receipt", params={"subject": "entrant-7"})
+    assert "contest" in receipt.text
+
+
+@pytest.mark.anyio
 async def test_decisions_answer_with_a_reason_and_the_default_jurisdiction(
     client: httpx.AsyncClient,
 ) -> None:
