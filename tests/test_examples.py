@@ -86,7 +86,7 @@ def test_trace_names_a_real_test_or_says_organizational(store: str) -> None:
         for file, name in refs:
             source = ROOT / file
             if not source.is_file() or not re.search(
-                rf"^def {name}\(", source.read_text(encoding="utf-8"), re.M
+                rf"^(?:async )?def {name}\(", source.read_text(encoding="utf-8"), re.M
             ):
                 problems.append(f"{cid}: {file}::{name} does not exist")
     assert not problems, "\n".join(problems)
