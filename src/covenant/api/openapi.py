@@ -24,6 +24,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from covenant import __version__
 from covenant.api import models
 from covenant.api.scopes import DESCRIPTIONS, Scope
+from covenant.consent.adtech_web import AnswerIn
 from covenant.consent.prefs_web import LinkIn as UnsubscribeIn
 from covenant.consent.web import BODY_LIMIT, ConsentIn, LinkIn, MinorIn
 
@@ -286,6 +287,82 @@ OPERATIONS: list[Operation] = [
             **_WRITE_ERRORS,
         },
         body=UnsubscribeIn,
+    ),
+    Operation(
+        "get",
+        "/api/v1/consent/usprivacy",
+        "usPrivacyString",
+        "The IAB U.S. Privacy string (CCPA, version 1) for a person or device",
+        "consent",
+        _KEY,
+        {
+            200: Answer(
+                "The four-character string, why, and the jurisdiction it was decided for.",
+                schema={
+                    "type": "object",
+                    "required": ["uspString", "reason", "jurisdiction"],
+                    "properties": {
+                        "uspString": {"type": "string", "pattern": "^1[YN-][YN-][YN-]$"},
+                        "reason": {"type": "string"},
+                        "jurisdiction": {"type": "string"},
+                    },
+                },
+            ),
+            **_READ_ERRORS,
+        },
+        parameters=[
+            _query("subject", "The store's opaque reference for the person."),
+            _query("consent_id", "The device's consent ID."),
+            _query("jurisdiction", "Where the person is, e.g. us-ca."),
+            *_SIGNALS,
+        ],
+    ),
+    Operation(
+        "get",
+        "/api/v1/consent/login-check",
+        "loginCheck",
+        "Must the store's login ask this person again after a material statement change?",
+        "consent",
+        _KEY,
+        {
+            200: Answer(
+                "Whether to ask, the statement version to show, the version last accepted,"
+                " and the changes in words (seed P23).",
+                schema={
+                    "type": "object",
+                    "required": ["reconsent_needed", "statement_version", "changes", "reason"],
+                    "properties": {
+                        "reconsent_needed": {"type": "boolean"},
+                        "statement_version": {"type": ["integer", "null"]},
+                        "accepted_version": {"type": ["integer", "null"]},
+                        "changes": {"type": "array", "items": {"type": "string"}},
+                        "reason": {"type": "string"},
+                    },
+                },
+            ),
+            **_READ_ERRORS,
+        },
+        parameters=[
+            _query("subject", "The store's opaque reference for the person.", required=True)
+        ],
+    ),
+    Operation(
+        "post",
+        "/api/v1/consent/login-answer",
+        "loginAnswer",
+        "Record the person's answer to the changed statement at sign-in",
+        "consent",
+        _KEY,
+        {
+            201: Answer("The answer was recorded.", models.ConsentRecorded),
+            409: Answer(
+                "The answer names a statement version that is not the latest.",
+                media="text/plain",
+                schema=_TEXT,
+            ),
+            **_WRITE_ERRORS,
+        },
+        body=AnswerIn,
     ),
 ]
 

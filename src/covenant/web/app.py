@@ -29,6 +29,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from covenant.api.web import routes as api_routes
+from covenant.consent.adtech_web import routes as adtech_routes
 from covenant.consent.banner_web import routes as banner_routes
 from covenant.consent.prefs_web import routes as preference_routes
 from covenant.consent.web import consent_state
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, loaded: Loaded | None = None) -> Starlette
             Route("/healthz", health),
             *page_routes(),
             *consent_routes(),
+            *adtech_routes(),
             *api_routes(),
             *banner_routes(),
             *privacy_routes(),
