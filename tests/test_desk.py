@@ -287,6 +287,14 @@ def test_a_deletion_waits_for_staff_then_for_manual_tasks_then_completes_once(
     person = _customer(world.store, 3)
     rid = _submit(world, Kind.DELETE, person.email)
     _verify(world, rid, _points(world.store, person.customer_id))
+    # Proven, but nothing happens until the person confirms the deletion (§7022(d), P17).
+    assert world.desk.next_step(rid).name == "confirm"
+    assert world.desk.store.get(rid).state is State.AWAITING_VERIFICATION
+    with pytest.raises(DeskError):
+        world.desk.approve(rid, actor="staff:1")
+    world.desk.confirm_action(rid)
+    with pytest.raises(DeskError):
+        world.desk.confirm_action(rid)  # once only
     assert world.desk.store.get(rid).state is State.VERIFIED  # deletion is not auto-approved
     world.desk.approve(rid, actor="staff:1")
     world.desk.fulfil(rid)

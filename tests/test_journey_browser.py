@@ -282,8 +282,14 @@ def test_browser_a_deletion_waits_for_a_reviewer(report: dict[str, Any], live: L
     assert seen["checked"]["message"] == (
         "We verified your identity: 3 of the details you gave match what we hold."
     )
+    # Proven, then asked to confirm the deletion itself (CCPA regs §7022(d), seed P17).
+    assert seen["askedToConfirm"]
+    assert seen["checked"]["state"] == (
+        "You have proved who you are. Confirm the deletion below to go ahead."
+    )
     assert (
-        seen["checked"]["state"] == "You are verified. Our privacy team is reviewing the request."
+        seen["actionConfirmed"]["state"]
+        == "You are verified. Our privacy team is reviewing the request."
     )
     console = step(report, "console")
     assert console["queueRow"] is not None, "the verified request is not in the queue"

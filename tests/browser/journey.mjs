@@ -135,6 +135,14 @@ async function requestAndVerify(page, kind, person, scanning) {
   await page.getByRole("button", { name: "Check my details" }).click();
   await page.waitForLoadState("load");
   seen.checked = await statusPage(page);
+  // A deletion is confirmed separately once the person has proved who they are.
+  const confirm = page.getByRole("button", { name: "Yes, delete my data" });
+  seen.askedToConfirm = (await confirm.count()) > 0;
+  if (seen.askedToConfirm) {
+    await confirm.click();
+    await page.waitForURL(/\?m=confirmed_action$/);
+    seen.actionConfirmed = await statusPage(page);
+  }
   return { seen, status };
 }
 

@@ -133,6 +133,10 @@ class Details:
     email_proven: bool = False
     points_attempts: int = 0
     matched: tuple[str, ...] = ()
+    action_confirmed: bool = False
+    """The requester confirmed the deletion after proving who they are (CCPA regs §7022(d))."""
+    proven_by: str = ""
+    """How they were verified, kept while the confirmation is awaited."""
     last_reason: str = ""
     """What the last data-points check told the requester (shown again on the status page)."""
     answer_as: str | None = None

@@ -442,7 +442,8 @@ class Desk:
             last_reason=verdict.reason,
         )
         if verdict.verified:
-            self._save(request_id, info.but(matched=tuple(verdict.matched)))
+            info = info.but(matched=tuple(verdict.matched))
+            self._save(request_id, info)
             self._verified(
                 request_id, info, method="email_code+data_points", matched=len(verdict.matched)
             )
@@ -475,6 +476,10 @@ class Desk:
         request = self.store.get(request_id)
         if info.agent_email and not self.agent_check(request, info).ready:
             return  # the status page and the console say what the agent still owes
+        if self._awaits_confirmation(request, info) and not actor.startswith("staff:"):
+            # Proven, but a deletion online is confirmed separately (§7022(d), seed P17).
+            self._save(request_id, info.but(proven_by=method))
+            return
         self.store.move(
             request_id,
             State.VERIFIED,
@@ -485,6 +490,27 @@ class Desk:
         )
         if self.answered_as(request, info).value in self.policy.auto_approve:
             self._start(request_id, actor="system")
+
+    def _awaits_confirmation(self, request: Request, info: Details) -> bool:
+        return (
+            self.answered_as(request, info) is Kind.DELETE
+            and request.channel is Channel.WEB
+            and not info.action_confirmed
+        )
+
+    def confirm_action(self, request_id: str) -> None:
+        """The requester confirms, after proving who they are, that they want the deletion.
+
+        CCPA regs §7022(d): an online request to delete may be submitted and then
+        confirmed separately. Until then nothing is deleted; the request can lapse.
+        """
+        request = self.store.get(request_id)
+        info = self.details(request_id)
+        if request.state is not State.AWAITING_VERIFICATION or not info.proven_by:
+            raise DeskError("this request is not waiting for a confirmation")
+        confirmed = info.but(action_confirmed=True)
+        self._save(request_id, confirmed)
+        self._verified(request_id, confirmed, method=info.proven_by, matched=len(info.matched))
 
     # --- Staff decisions -----------------------------------------------------------
 
@@ -944,6 +970,8 @@ class Desk:
             )
         if info.agent_email and not self.agent_check(request, info).ready:
             return Step("agent", [])
+        if info.proven_by and self._awaits_confirmation(request, info):
+            return Step("confirm", [])
         return Step("wait", [])
 
     def answered_as(self, request: Request, info: Details) -> Kind:

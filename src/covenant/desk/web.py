@@ -86,6 +86,7 @@ def routes() -> list[BaseRoute]:
         Route("/privacy/requests/{rid}/{token}/code", code, methods=["POST"]),
         Route("/privacy/requests/{rid}/{token}/resend", resend, methods=["POST"]),
         Route("/privacy/requests/{rid}/{token}/points", points, methods=["POST"]),
+        Route("/privacy/requests/{rid}/{token}/confirm", confirm_action, methods=["POST"]),
         Route("/privacy/confirm/{rid}/{token}", confirm, methods=["GET", "POST"]),
         Route("/privacy/download/{rid}/{token}", download),
         Route(STYLESHEET, stylesheet),
@@ -289,6 +290,7 @@ _MESSAGES = {
     "nomore": "We cannot send more codes for this request. Make a new request if you need to.",
     "passed": "Thank you, your e-mail address is confirmed.",
     "confirmed": "Thank you. We recorded your confirmation.",
+    "confirmed_action": "Thank you. You confirmed the deletion; we are going ahead with it.",
 }
 
 
@@ -301,7 +303,11 @@ def _view(desk: Desk, rid: str) -> dict[str, Any]:
     agent = desk.agent_check(request, info) if info.agent_email else None
     return {
         "req": request,
-        "state_words": STATE_WORDS[request.state],
+        "state_words": (
+            "You have proved who you are. Confirm the deletion below to go ahead."
+            if step.name == "confirm"
+            else STATE_WORDS[request.state]
+        ),
         "asks": KIND_WORDS[request.kind],
         "answered_as": answered,
         "step": step,
@@ -357,6 +363,17 @@ async def points(request: Request) -> Response:
     await asyncio.sleep(max(0.0, FLOOR - (time.monotonic() - started)))
     # Post, then redirect: a reload shows the answer again without re-sending the details.
     return RedirectResponse(f"/privacy/requests/{rid}/{token}?m=checked", status_code=303)
+
+
+async def confirm_action(request: Request) -> Response:
+    _limit(request)
+    desk, rid, token = await _status_of(request)
+    await _form(request)
+    try:
+        await run_in_threadpool(desk.confirm_action, rid)
+    except DeskError:
+        return RedirectResponse(f"/privacy/requests/{rid}/{token}", status_code=303)
+    return RedirectResponse(f"/privacy/requests/{rid}/{token}?m=confirmed_action", status_code=303)
 
 
 async def confirm(request: Request) -> Response:
