@@ -482,3 +482,34 @@ def test_a_deletion_that_found_nothing_asks_no_recipient_to_act(world: World) ->
     world.desk.fulfil(rid)
     assert world.desk.tasks(rid) == []
     assert world.desk.store.get(rid).state is State.COMPLETED
+
+
+def test_a_parent_asks_to_delete_a_childs_data_and_no_marketing_is_kept_for_them(
+    world: World,
+) -> None:
+    from covenant.consent.engine import ConsentEngine
+    from covenant.consent.ledger import ConsentLedger
+    from covenant.consent.records import Topic
+
+    child = _customer(world.store, 8)
+    rid = _submit(world, Kind.DELETE, child.email, about_minor=True)
+    assert world.desk.details(rid).about_minor
+    world.desk.verify_by_staff(rid, actor="staff:1")  # the guardian's authority, checked by staff
+    world.desk.approve(rid, actor="staff:1")
+    world.desk.fulfil(rid)
+    world.desk.fulfil(rid)
+    engine = ConsentEngine(ConsentLedger(world.engine), world.desk.loaded.declaration)
+    ref = world.desk.subject_ref(child.email)
+    kinds = [r.kind.value for r in engine.ledger.subject_history(ref)]
+    assert kinds.count("minor") == 1  # once, however often the job runs
+    assert not engine.may_use(Topic("purpose", "marketing"), subject_ref=ref).allowed
+    with pytest.raises(SubmissionRefused) as refused:
+        parse(
+            {
+                "kind": "correct",
+                "email": "k@example.com",
+                "about_minor": True,
+                "corrections": {"a.b.c": "x"},
+            }
+        )
+    assert "about_minor" in refused.value.problems

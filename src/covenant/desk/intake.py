@@ -22,6 +22,7 @@ from covenant.requests.lifecycle import Kind
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 MAX_CORRECTIONS = 10
+_FOR_A_CHILD = frozenset({Kind.ACCESS, Kind.KNOW_CATEGORIES, Kind.KNOW_SPECIFIC, Kind.DELETE})
 
 
 class SubmissionRefused(CovenantError):
@@ -58,6 +59,8 @@ class Submission(BaseModel):
     corrections: dict[str, str] = {}
     """``dataset.collection.field`` -> the correct value, for a request to correct."""
     phone: str = Field(default="", max_length=40)
+    about_minor: bool = False
+    """A parent or guardian asks about a child under the declaration's minimum age (seed P12)."""
 
     @field_validator("email", "agent_email")
     @classmethod
@@ -106,6 +109,10 @@ def parse(data: dict[str, Any]) -> Submission:
         problems["corrections"] = "Say what is wrong and what it should be."
     if submission.kind is not Kind.CORRECT and submission.corrections:
         problems["corrections"] = "Only a request to correct carries corrections."
+    if submission.about_minor and submission.kind not in _FOR_A_CHILD:
+        problems["about_minor"] = (
+            "For a child's data, ask for a copy, the categories we hold, or deletion."
+        )
     if submission.agent_name and not submission.agent_email:
         problems["agent_email"] = "An agent must give their own e-mail address."
     if problems:
@@ -143,6 +150,8 @@ class Details:
     """Set when the request is answered as another kind (§7024(a): categories)."""
     agent_permission: bool = False
     consumer_confirmed: bool = False
+    about_minor: bool = False
+    """Asked by a parent or guardian about a child under the minimum age (seed P12)."""
     documents: tuple[dict[str, Any], ...] = ()
     """Files sent with the request (:mod:`covenant.desk.documents`), keys included."""
 
@@ -157,6 +166,7 @@ class Details:
             agent_email=s.agent_email,
             declaration_signed=s.declaration_signed,
             corrections=dict(s.corrections),
+            about_minor=s.about_minor,
         )
 
     def to_json(self) -> str:

@@ -697,6 +697,8 @@ class Desk:
         finally:
             if package is not None:
                 package.unlink(missing_ok=True)
+        if info.about_minor:
+            self._known_minor(request_id, info)
         if kind is Kind.DELETE:
             self._erasure_proven(request_id, summary)
             self._open_tasks(request_id, summary)
@@ -713,6 +715,15 @@ class Desk:
         held = {c["collection"]: int(c["held"]) for c in collections if c["held"]}
         event = ErasureVerified(actor="system", subject_ref=request_id, erased=erased, held=held)
         self.store.audit.append(event, at=self.clock())
+
+    def _known_minor(self, request_id: str, info: Details) -> None:
+        """A verified request about a child: the ledger knows them as under the minimum age,
+        so no marketing or sale consent is ever kept for them (seeds P12, H2)."""
+        engine = ConsentEngine(ConsentLedger(self.engine), self.loaded.declaration)
+        ref = self.subject_ref(info.email)
+        if any(r.kind.value == "minor" for r in engine.ledger.subject_history(ref)):
+            return  # a retried fulfilment records it once
+        engine.mark_minor(subject_ref=ref, method=Method.FORM, proof={"request": request_id})
 
     def _opt_out(self, request_id: str, info: Details, topics: list[Topic]) -> None:
         engine = ConsentEngine(ConsentLedger(self.engine), self.loaded.declaration)

@@ -183,6 +183,7 @@ async def request_form(request: Request) -> Response:
             problems={},
             correctable=fields,
             jurisdictions=jurisdictions(desk),
+            minimum_age=desk.loaded.declaration.organization.minimum_age,
         )
     _limit(request)
     form = await _form(request, files=1)
@@ -214,6 +215,7 @@ async def _submit(
             problems=problems,
             correctable=fields,
             jurisdictions=jurisdictions(desk),
+            minimum_age=desk.loaded.declaration.organization.minimum_age,
         )
     return RedirectResponse(
         f"/privacy/requests/{made.id}/{desk.status_token(made.id)}?m=sent", status_code=303
@@ -234,6 +236,7 @@ def _submission_data(form: FormData) -> dict[str, Any]:
         if key in text
     }
     data["declaration_signed"] = text.get("declaration_signed") == "yes"
+    data["about_minor"] = text.get("about_minor") == "yes"
     if corrections:
         data["corrections"] = corrections
     return data
