@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import os
 import secrets
 from pathlib import Path
@@ -103,6 +104,8 @@ def _samples(folder: Path, desk: Desk) -> str:
 
 
 def _shown(value: object) -> str:
+    """A value as a person would type it: dates without their time (SQLite hands back text)."""
     if isinstance(value, dt.datetime):
         return value.date().isoformat()
-    return str(value)
+    text = str(value)
+    return text[:10] if re.match(r"\d{4}-\d{2}-\d{2}[ T]", text) else text
