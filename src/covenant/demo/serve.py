@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import os
+import re
 import secrets
 from pathlib import Path
 
