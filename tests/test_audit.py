@@ -49,7 +49,7 @@ from covenant.audit import (
 )
 from covenant.audit.chain import GENESIS, Entry, canonical_entry, entry_hash, seal
 from covenant.audit.events import AuditEvent
-from covenant.audit.store import audit_entries
+from covenant.audit.store import audit_entries, mysql_lock_name
 from covenant.cli import app
 from covenant.db import connect
 from covenant.migrations import upgrade
@@ -460,7 +460,7 @@ def test_append_in_commits_with_the_callers_writes_or_not_at_all(engine: sa.Engi
     if engine.dialect.name in ("mysql", "mariadb"):
         # GET_LOCK belongs to the session, which goes back to the pool: it must be free.
         with engine.connect() as conn:
-            free = conn.execute(sa.select(sa.func.is_free_lock("covenant.audit_entries")))
+            free = conn.execute(sa.select(sa.func.is_free_lock(mysql_lock_name())))
             assert free.scalar() == 1
     with log.transaction() as conn:
         first = log.append_in(conn, SAMPLES[1], at=T0)

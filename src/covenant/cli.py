@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from covenant.clitools import guarded, state_engine
 from covenant.declaration import load
 from covenant.engine.identity import Identities, normalize, parse_pairs
 from covenant.engine.session import Session
-from covenant.errors import CovenantError
 from covenant.notice.cli import register as register_notice
 
 app = typer.Typer(
@@ -85,14 +85,6 @@ def _row_progress(*, enabled: bool) -> Iterator[Callable[[str, int], None] | Non
             progress.update(task, advance=n, description=f"exporting {collection}")
 
         yield advance
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except CovenantError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
-        raise typer.Exit(exc.exit_code) from None
 
 
 @app.command()
@@ -318,18 +310,19 @@ def audit_verify(config: ConfigOpt, anchor: AnchorOpt = None, as_json: JsonOpt =
     import os
     import re
 
-    from covenant.audit import Anchor, AuditLog, key_from_env
+    from covenant.audit import Anchor, AuditLog, VerifyResult, key_from_env
 
     if anchor is not None and not re.fullmatch(r"\d+:[0-9a-f]{64}", anchor.strip()):
         raise typer.BadParameter("expected SEQ:HASH, e.g. 1234:9f86d0...", param_hint="--anchor")
     pinned = Anchor.parse(anchor) if anchor is not None else None
     key = guarded(lambda: key_from_env(os.environ))
-    engine = guarded(lambda: _state_engine(config))
-    try:
-        log = AuditLog(engine, key=key)
-        result = guarded(lambda: _read_errors_are_clear(lambda: log.verify(anchor=pinned)))
-    finally:
-        engine.dispose()
+
+    def verify() -> VerifyResult:
+        with state_engine(config, table="audit_entries", holds="no audit trail") as engine:
+            log = AuditLog(engine, key=key)
+            return _read_errors_are_clear(lambda: log.verify(anchor=pinned))
+
+    result = guarded(verify)
     if as_json:
         print(
             json.dumps(
@@ -350,34 +343,6 @@ def audit_verify(config: ConfigOpt, anchor: AnchorOpt = None, as_json: JsonOpt =
         err.print(f"last entry that verified: {last}", markup=False, highlight=False)
     if not result.ok:
         raise typer.Exit(1)
-
-
-def _state_engine(config: Path) -> sa.Engine:
-    """An engine on Covenant's own database that already holds an audit trail."""
-    from covenant.db import connect, state_url
-    from covenant.errors import ConnectorError
-    from covenant.settings import Settings
-
-    settings = Settings(config=config)
-    raw = settings.database_url.get_secret_value() if settings.database_url else None
-    url = state_url(raw, config.resolve().parent)
-    shown = url.render_as_string(hide_password=True)
-    database = url.database or ""
-    # Connecting to a missing SQLite file would create an empty one; say what is missing instead.
-    on_disk = url.get_backend_name() == "sqlite" and database not in ("", ":memory:")
-    if on_disk and not Path(database).exists():
-        raise ConnectorError(f"{shown} does not exist; run covenant db upgrade first")
-    engine = connect(url)
-    try:
-        with engine.connect() as conn:
-            present = sa.inspect(conn).has_table("audit_entries")
-    except sa.exc.SQLAlchemyError as exc:
-        engine.dispose()
-        raise ConnectorError(f"cannot reach {shown}: {type(exc).__name__}") from None
-    if not present:
-        engine.dispose()
-        raise ConnectorError(f"{shown} has no audit trail; run covenant db upgrade first")
-    return engine
 
 
 def _read_errors_are_clear(fn: Callable[[], T]) -> T:

@@ -17,20 +17,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from covenant.api.scopes import Scope, parse_scopes
 from covenant.api.tokens import ApiToken, ApiTokens
-from covenant.errors import ConnectorError, CovenantError
+from covenant.clitools import audit_key, guarded, state_engine
 
 app = typer.Typer(
     name="token",
@@ -46,43 +44,12 @@ NameArg = Annotated[str, typer.Argument(help="The token's name, e.g. shop-backen
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print structured JSON.")]
 
 
-def _guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except CovenantError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
-        raise typer.Exit(exc.exit_code) from None
-    except sa.exc.SQLAlchemyError as exc:
-        err.print(f"[bold red]error:[/] the database refused: {type(exc).__name__}", markup=True)
-        raise typer.Exit(ConnectorError.exit_code) from None
-
-
 @contextmanager
 def _tokens(config: Path) -> Iterator[ApiTokens]:
-    from covenant.audit import AuditLog, key_from_env
-    from covenant.db import connect, state_url
-    from covenant.settings import Settings
+    from covenant.audit import AuditLog
 
-    settings = Settings(config=config)
-    raw = settings.database_url.get_secret_value() if settings.database_url else None
-    url = state_url(raw, config.resolve().parent)
-    shown = url.render_as_string(hide_password=True)
-    database = url.database or ""
-    # Connecting to a missing SQLite file would create an empty one.
-    if url.get_backend_name() == "sqlite" and database and not Path(database).exists():
-        raise ConnectorError(f"{shown} does not exist; run covenant db upgrade first")
-    engine = connect(url)
-    try:
-        try:
-            with engine.connect() as conn:
-                ready = sa.inspect(conn).has_table("api_tokens")
-        except sa.exc.SQLAlchemyError as exc:
-            raise ConnectorError(f"cannot reach {shown}: {type(exc).__name__}") from None
-        if not ready:
-            raise ConnectorError(f"{shown} has no API tokens table; run covenant db upgrade")
-        yield ApiTokens(engine, audit=AuditLog(engine, key=key_from_env(os.environ)))
-    finally:
-        engine.dispose()
+    with state_engine(config, table="api_tokens", holds="no API tokens table") as engine:
+        yield ApiTokens(engine, audit=AuditLog(engine, key=audit_key()))
 
 
 def _now() -> dt.datetime:
@@ -111,7 +78,7 @@ def create(
         with _tokens(config) as tokens:
             return tokens.create(name, scopes, now=_now())
 
-    secret, made = _guarded(run)
+    secret, made = guarded(run)
     if as_json:
         print(json.dumps({**_as_dict(made), "token": secret}, indent=2))
         return
@@ -131,7 +98,7 @@ def list_tokens(config: ConfigOpt, as_json: JsonOpt = False) -> None:
         with _tokens(config) as tokens:
             return tokens.all()
 
-    found = _guarded(run)
+    found = guarded(run)
     if as_json:
         print(json.dumps([_as_dict(t) for t in found], indent=2))
         return
@@ -159,7 +126,7 @@ def revoke(name: NameArg, config: ConfigOpt) -> None:
         with _tokens(config) as tokens:
             return tokens.revoke(name, now=_now())
 
-    done = _guarded(run)
+    done = guarded(run)
     out.print(f"[green]revoked[/]: {done.name} ({done.shown})", highlight=False)
 
 
@@ -178,7 +145,7 @@ def account_key(config: ConfigOpt) -> None:
         settings = Settings(config=config)
         return keys_for(settings, config.resolve().parent).derive("account-token")
 
-    key = _guarded(run)
+    key = guarded(run)
     err.print(
         "The account-token key (HMAC-SHA-256, 32 bytes, base64). Keep it secret:", highlight=False
     )

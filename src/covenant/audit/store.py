@@ -47,7 +47,14 @@ KEY_VARIABLE = "COVENANT_AUDIT_KEY"
 # pg_advisory_xact_lock takes a bigint; any constant works as long as nothing
 # else in the database uses it. This one is the ASCII of "covaudit".
 _PG_LOCK_ID = 0x636F766175646974
-_MY_LOCK_NAME = "covenant.audit_entries"
+def mysql_lock_name() -> sa.ColumnElement[str]:
+    """The named lock of this database's audit log on MariaDB/MySQL.
+
+    GET_LOCK names are global to the server, not the database, so the name
+    carries the database's: two stores on one server never wait on each other.
+    Names are at most 64 characters.
+    """
+    return sa.func.left(sa.func.concat("covenant.audit.", sa.func.database()), 64)
 # Marks a connection inside AuditLog.transaction(), so append_in can refuse
 # one whose transaction does not hold the append lock.
 _HOLDS_LOCK = "covenant.audit.holds_append_lock"
@@ -240,7 +247,7 @@ class AuditLog:
             # waiter's gap lock blocks the holder's insert), so a named lock
             # serializes writers first. It belongs to the session, not the
             # transaction: _unlock_head releases it.
-            got = conn.execute(sa.select(sa.func.get_lock(_MY_LOCK_NAME, 30))).scalar()
+            got = conn.execute(sa.select(sa.func.get_lock(mysql_lock_name(), 30))).scalar()
             if got != 1:
                 raise AppendContention()
 
@@ -249,7 +256,7 @@ class AuditLog:
             return  # the transaction's end released it
         try:
             conn.rollback()  # no-op after a commit; ends a failed transaction
-            conn.execute(sa.select(sa.func.release_lock(_MY_LOCK_NAME)))
+            conn.execute(sa.select(sa.func.release_lock(mysql_lock_name())))
             conn.rollback()
         except sa.exc.DBAPIError:
             # A pooled session must never keep the lock: close it, which frees it.

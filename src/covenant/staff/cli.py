@@ -14,19 +14,17 @@ the entries are keyed as the service keys them.
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-import sqlalchemy as sa
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from covenant.errors import ConnectorError, CovenantError
+from covenant.clitools import audit_key, guarded, state_engine
 from covenant.staff.accounts import Account, NoSuchAccount, StaffAccounts
 from covenant.staff.roles import Role
 
@@ -43,43 +41,12 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration
 UsernameArg = Annotated[str, typer.Argument(help="The account's username (stored lower-case).")]
 
 
-def _guarded(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except CovenantError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
-        raise typer.Exit(exc.exit_code) from None
-    except sa.exc.SQLAlchemyError as exc:
-        err.print(f"[bold red]error:[/] the database refused: {type(exc).__name__}", markup=True)
-        raise typer.Exit(ConnectorError.exit_code) from None
-
-
 @contextmanager
 def _accounts(config: Path) -> Iterator[StaffAccounts]:
-    from covenant.audit import AuditLog, key_from_env
-    from covenant.db import connect, state_url
-    from covenant.settings import Settings
+    from covenant.audit import AuditLog
 
-    settings = Settings(config=config)
-    raw = settings.database_url.get_secret_value() if settings.database_url else None
-    url = state_url(raw, config.resolve().parent)
-    shown = url.render_as_string(hide_password=True)
-    database = url.database or ""
-    # Connecting to a missing SQLite file would create an empty one.
-    if url.get_backend_name() == "sqlite" and database and not Path(database).exists():
-        raise ConnectorError(f"{shown} does not exist; run covenant db upgrade first")
-    engine = connect(url)
-    try:
-        try:
-            with engine.connect() as conn:
-                ready = sa.inspect(conn).has_table("staff_accounts")
-        except sa.exc.SQLAlchemyError as exc:
-            raise ConnectorError(f"cannot reach {shown}: {type(exc).__name__}") from None
-        if not ready:
-            raise ConnectorError(f"{shown} has no staff accounts table; run covenant db upgrade")
-        yield StaffAccounts(engine, AuditLog(engine, key=key_from_env(os.environ)))
-    finally:
-        engine.dispose()
+    with state_engine(config, table="staff_accounts", holds="no staff accounts table") as engine:
+        yield StaffAccounts(engine, AuditLog(engine, key=audit_key()))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -104,7 +71,7 @@ def add(
         with _accounts(config) as accounts:  # a missing database is said before the prompt
             return accounts.create(username, _read_password(password_stdin), role)
 
-    made = _guarded(run)
+    made = guarded(run)
     out.print(
         f"[green]added[/]: {made.username} ({made.role.value}), staff:{made.id}", highlight=False
     )
@@ -121,7 +88,7 @@ def list_accounts(
         with _accounts(config) as accounts:
             return accounts.all()
 
-    found = _guarded(run)
+    found = guarded(run)
     if as_json:
         print(json.dumps([_as_dict(a) for a in found], indent=2))
         return
@@ -147,7 +114,7 @@ def disable(username: UsernameArg, config: ConfigOpt) -> None:
                 raise NoSuchAccount()
             return accounts.disable(found.id)
 
-    done = _guarded(run)
+    done = guarded(run)
     out.print(f"[green]disabled[/]: {done.username} (staff:{done.id})", highlight=False)
 
 
