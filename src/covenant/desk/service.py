@@ -27,7 +27,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import secrets
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from covenant.audit import ErasureVerified, ExportDownloaded, VerificationFailed
+from covenant.audit import ErasureVerified, VerificationFailed
 from covenant.connectors.base import Connector
 from covenant.consent.engine import ConsentEngine
 from covenant.consent.engine import Submission as Choices
@@ -48,6 +47,7 @@ from covenant.desk import documents
 from covenant.desk import fulfil as fulfilment
 from covenant.desk.intake import Details, Submission
 from covenant.desk.lookup import point_values
+from covenant.desk.packages import Delivered, LinkRefused, Packages
 from covenant.desk.tables import challenges, deliveries, details, notes, results, tasks
 from covenant.engine.identity import Identities, normalize
 from covenant.engine.session import Session
@@ -157,14 +157,6 @@ class Note:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivered:
-    expires_at: dt.datetime
-    bytes: int
-    downloads: int
-    deleted: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Step:
     """What the requester must do next, for the status page."""
 
@@ -203,6 +195,14 @@ class Desk:
         self.policy = loaded.declaration.requests
         self.tz = zoneinfo.ZoneInfo(self.policy.timezone)
         self.letterhead = mail.Letterhead.of(loaded.declaration.organization)
+        self.packages = Packages(
+            store.engine,
+            keys=keys,
+            folder=files_dir,
+            public_url=public_url,
+            audit=store.audit,
+            clock=lambda: self.clock(),
+        )
         # One connection pool per store database for the desk's life, lent to each request.
         self._connectors: dict[str, Connector] = {}
 
@@ -748,30 +748,8 @@ class Desk:
                 )
         except sa.exc.IntegrityError:
             pass  # a concurrent run recorded the same result
-        if package is None or self.delivered(request_id) is not None:
-            return
-        key = files.new_file_key()
-        name = secrets.token_hex(16) + ".pkg"
-        size = files.encrypt_file(package, self.files_dir / name, key)
-        token = secrets.token_urlsafe(32)
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    deliveries.insert(),
-                    {
-                        "request_id": request_id,
-                        "file": name,
-                        "key": self.sealer.seal(key),
-                        "token_hash": files.token_hash(token, self.keys.derive("delivery-link")),
-                        "token_sealed": self.sealer.seal(token),
-                        "sha256": _sha256(package),
-                        "bytes": size,
-                        "expires_at": now + dt.timedelta(days=self.policy.delivery_days),
-                    },
-                )
-        except sa.exc.IntegrityError:
-            # A concurrent run delivered first; its file and link stand, ours goes.
-            (self.files_dir / name).unlink(missing_ok=True)
+        if package is not None:
+            self.packages.keep(request_id, package, days=self.policy.delivery_days)
 
     def _complete_if_done(self, request_id: str) -> None:
         open_tasks = [t for t in self.tasks(request_id) if t.done_at is None]
@@ -782,7 +760,7 @@ class Desk:
             return
         now = self.clock()
         info = self.details(request_id)
-        link = self._link(request_id)
+        link = self.packages.link(request_id)
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(deliveries.c.expires_at).where(deliveries.c.request_id == request_id)
@@ -860,30 +838,10 @@ class Desk:
 
     def download(self, request_id: str, token: str) -> tuple[Iterator[bytes], str]:
         """The package, decrypted as it streams, and its file name; refused after expiry."""
-        now = self.clock()
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(deliveries).where(deliveries.c.request_id == request_id)
-            ).one_or_none()
-        key = self.keys.derive("delivery-link")
-        usable = row is not None and row.deleted_at is None and now < row.expires_at
-        if row is None or not files.same_token(token, row.token_hash, key) or not usable:
-            raise NotFound("This link is not valid or has expired. Ask for a new copy.")
-        with self.engine.begin() as conn:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.request_id == request_id)
-                .values(downloads=deliveries.c.downloads + 1)
-            )
-
-        self.store.audit.append(
-            ExportDownloaded(actor="consumer", subject_ref=request_id, package_ref=row.sha256[:16]),
-            at=now,
-        )
-        file_key = self.sealer.open(row.key)
-        return files.decrypt_stream(
-            self.files_dir / row.file, file_key
-        ), f"my-data-{request_id[:8]}.zip"
+        try:
+            return self.packages.download(request_id, token)
+        except LinkRefused as exc:
+            raise NotFound(exc.message) from None
 
     def document(self, request_id: str, number: int) -> tuple[Iterator[bytes], str]:
         """A document sent with the request, decrypted as it streams, and its media type."""
@@ -895,36 +853,18 @@ class Desk:
         return files.decrypt_stream(self.files_dir / str(doc["file"]), key), str(doc["media_type"])
 
     def delivered(self, request_id: str) -> Delivered | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(deliveries).where(deliveries.c.request_id == request_id)
-            ).one_or_none()
-        if row is None:
-            return None
-        return Delivered(row.expires_at, row.bytes, row.downloads, row.deleted_at is not None)
+        return self.packages.delivered(request_id)
 
     def expire(self) -> int:
         """Delete expired packages and the details of requests past their record period."""
         now = self.clock()
         with self.engine.begin() as conn:
-            due = conn.execute(
-                sa.select(deliveries.c.request_id, deliveries.c.file).where(
-                    deliveries.c.expires_at <= now, deliveries.c.deleted_at.is_(None)
-                )
-            ).all()
-            for row in due:
-                (self.files_dir / row.file).unlink(missing_ok=True)
-                conn.execute(
-                    deliveries.update()
-                    .where(deliveries.c.request_id == row.request_id)
-                    .values(deleted_at=now, key="", token_sealed="")
-                )
             purged = conn.execute(
                 details.update()
                 .where(details.c.purge_after <= now, details.c.sealed != "")
                 .values(sealed="", email_ref=None)
             ).rowcount
-        return len(due) + purged
+        return self.packages.expire() + purged
 
     # --- Reading ---------------------------------------------------------------------
 
@@ -937,18 +877,6 @@ class Desk:
             raise NotFound()
         data = self.sealer.open_text(sealed)
         return Details.from_json(data)
-
-    def _link(self, request_id: str) -> str | None:
-        with self.engine.connect() as conn:
-            sealed = conn.execute(
-                sa.select(deliveries.c.token_sealed).where(
-                    deliveries.c.request_id == request_id, deliveries.c.deleted_at.is_(None)
-                )
-            ).scalar_one_or_none()
-        if not sealed:
-            return None
-        token = self.sealer.open_text(sealed)
-        return f"{self.public_url}/privacy/download/{request_id}/{token}"
 
     def result(self, request_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -1081,15 +1009,6 @@ def _mac(key: bytes, text: str) -> str:
 def _same(given: str, expected: str) -> bool:
 
     return len(given) < 128 and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _sha256(path: Path) -> str:
-
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _months_after(moment: dt.datetime, months: int) -> dt.datetime:
