@@ -618,3 +618,11 @@ async def test_the_exports(console: Console) -> None:
     actions = [json.loads(line)["action"] for line in log.text.splitlines()]
     assert "request.denied" in actions
     assert "staff.login" in actions
+    # Both downloads are themselves in the trail: the records one before this export was read.
+    assert "records.exported" in actions
+    exports = [
+        json.loads(e.body)["export"]
+        for e in console.desk.store.audit.entries()
+        if e.action == "records.exported"
+    ]
+    assert exports == ["requests", "audit"]

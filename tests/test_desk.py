@@ -315,8 +315,10 @@ def test_a_deletion_waits_for_staff_then_for_manual_tasks_then_completes_once(
     for task in tasks:
         world.desk.complete_task(task.id, actor="staff:1", evidence="Sent the deletion notice")
     assert world.desk.store.get(rid).state is State.COMPLETED
+    world.desk.complete_task(tasks[0].id, actor="staff:1", evidence="again")  # no second record
     entries = list(world.desk.store.audit.entries(subject_ref=rid))
     actions = [e.action for e in entries]
+    assert actions.count("request.task_completed") == len(tasks)
     assert actions.count("request.completed") == 1
     assert [n for n, _ in world.messages(rid)].count("completion") == 1
     proof = json.loads(next(e for e in entries if e.action == "erasure.verified").body)
@@ -409,6 +411,13 @@ def test_staff_deny_and_extend_tell_the_person(world: World) -> None:
     assert "law requires us to keep" in dict(world.messages(rid))["denial"]
     world.desk.add_note(rid, actor="staff:1", text="<script>alert(1)</script> called back")
     assert world.desk.notes(rid)[0].text.startswith("<script>")  # kept as typed; escaped on output
+    noted = [
+        e
+        for e in world.desk.store.audit.entries(subject_ref=rid)
+        if e.action == "request.note_added"
+    ]
+    assert len(noted) == 1
+    assert "script" not in noted[0].body  # the trail says a note was added, not what it says
 
 
 @pytest.mark.parametrize(

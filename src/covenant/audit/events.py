@@ -281,6 +281,29 @@ class RequestCompleted(AuditEvent):
     """The response went out and the request is closed."""
 
 
+@registered("request.note_added")
+@dataclass(frozen=True, kw_only=True)
+class NoteAdded(AuditEvent):
+    """Staff added a note to a request; the note's text stays with the request, not here."""
+
+
+@registered("request.task_completed")
+@dataclass(frozen=True, kw_only=True)
+class TaskCompleted(AuditEvent):
+    """A manual task of a deletion was done (CCPA §7022(b)); ``target`` is the recipient or
+    system key from the declaration. The evidence text stays with the task."""
+
+    target: str
+
+
+@registered("records.exported")
+@dataclass(frozen=True, kw_only=True)
+class RecordsExported(AuditEvent):
+    """Staff downloaded ``export``: ``requests`` (the §7101 records) or ``audit`` (this log)."""
+
+    export: str
+
+
 @registered("erasure.verified")
 @dataclass(frozen=True, kw_only=True)
 class ErasureVerified(AuditEvent):

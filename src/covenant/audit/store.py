@@ -47,6 +47,8 @@ KEY_VARIABLE = "COVENANT_AUDIT_KEY"
 # pg_advisory_xact_lock takes a bigint; any constant works as long as nothing
 # else in the database uses it. This one is the ASCII of "covaudit".
 _PG_LOCK_ID = 0x636F766175646974
+
+
 def mysql_lock_name() -> sa.ColumnElement[str]:
     """The named lock of this database's audit log on MariaDB/MySQL.
 
@@ -55,6 +57,8 @@ def mysql_lock_name() -> sa.ColumnElement[str]:
     Names are at most 64 characters.
     """
     return sa.func.left(sa.func.concat("covenant.audit.", sa.func.database()), 64)
+
+
 # Marks a connection inside AuditLog.transaction(), so append_in can refuse
 # one whose transaction does not hold the append lock.
 _HOLDS_LOCK = "covenant.audit.holds_append_lock"

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from covenant.audit import ErasureVerified, VerificationFailed
+from covenant.audit import ErasureVerified, NoteAdded, TaskCompleted, VerificationFailed
 from covenant.connectors.base import Connector
 from covenant.consent.engine import ConsentEngine
 from covenant.consent.engine import Submission as Choices
@@ -574,11 +574,13 @@ class Desk:
         if not text or len(text) > 5000:
             raise DeskError("a note is 1 to 5000 characters")
         self.store.get(request_id)
-        with self.engine.begin() as conn:
+        now = self.clock()
+        with self.store.audit.transaction() as conn:
             conn.execute(
                 notes.insert(),
-                {"request_id": request_id, "at": self.clock(), "author": actor, "text": text},
+                {"request_id": request_id, "at": now, "author": actor, "text": text},
             )
+            self.store.audit.append_in(conn, NoteAdded(actor=actor, subject_ref=request_id), at=now)
 
     def _note_failure(self, request_id: str, exc: CovenantError) -> None:
         text = f"Fulfilment stopped: {exc.message}"[:5000]
@@ -823,15 +825,19 @@ class Desk:
         evidence = evidence.strip()
         if not evidence or len(evidence) > 5000:
             raise DeskError("say what was done, as evidence (1 to 5000 characters)")
-        with self.engine.begin() as conn:
+        now = self.clock()
+        with self.store.audit.transaction() as conn:
             row = conn.execute(sa.select(tasks).where(tasks.c.id == task_id)).one_or_none()
             if row is None:
                 raise NotFound()
-            conn.execute(
+            done = conn.execute(
                 tasks.update()
                 .where(tasks.c.id == task_id, tasks.c.done_at.is_(None))
-                .values(done_at=self.clock(), done_by=actor, evidence=evidence)
-            )
+                .values(done_at=now, done_by=actor, evidence=evidence)
+            ).rowcount
+            if done:  # doing it twice records it once
+                event = TaskCompleted(actor=actor, subject_ref=row.request_id, target=row.target)
+                self.store.audit.append_in(conn, event, at=now)
         self._complete_if_done(row.request_id)
 
     # --- Delivery ------------------------------------------------------------------

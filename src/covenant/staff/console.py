@@ -50,7 +50,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from covenant.audit import Entry
+from covenant.audit import Entry, RecordsExported
 from covenant.audit.chain import format_time
 from covenant.desk.intake import Details, SubmissionRefused, parse
 from covenant.desk.service import DENIAL_WORDS, RECORD_MONTHS, Desk, NotFound
@@ -943,6 +943,7 @@ async def records_csv(request: Request) -> Response:
     now = desk.clock()
     since = dt.datetime.combine(add_months(now.date(), -RECORD_MONTHS), now.timetz())
     lines = record_lines(desk.store.records(since=since))
+    await _exported(desk, session, "requests")
     return _download(lines, f"covenant-records-{now.date().isoformat()}.csv", "text/csv")
 
 
@@ -952,9 +953,17 @@ async def audit_jsonl(request: Request) -> Response:
     if session is None:
         return _to_login()
     desk = _desk(request)
+    await _exported(desk, session, "audit")
     lines = audit_lines(desk.store.audit.entries())
     name = f"covenant-audit-{desk.clock().date().isoformat()}.jsonl"
     return _download(lines, name, "application/jsonl")
+
+
+async def _exported(desk: Desk, session: Session, export: str) -> None:
+    event = RecordsExported(
+        actor=f"staff:{session.account_id}", subject_ref=f"export:{export}", export=export
+    )
+    await run_in_threadpool(desk.store.audit.append, event, at=desk.clock())
 
 
 def _download(lines: Iterator[str], name: str, media: str) -> Response:
