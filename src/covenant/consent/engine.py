@@ -6,15 +6,22 @@ to a person, and the questions "may I use this for X?", "may I e-mail this
 person?", "which of these people may get marketing?", and the receipt.
 It never speaks HTTP (:mod:`covenant.consent.web` does) and never writes SQL
 (:mod:`covenant.consent.ledger` does).
+
+Questions read only what :func:`~covenant.consent.decisions.decide` looks at (the
+newest choice about the topic, and whether a minor flag exists), through
+:meth:`ConsentLedger.newest` and :meth:`ConsentLedger.standings`; ``decide`` stays
+the one place the rules live. ``tests/test_consent_ledger.py`` checks, on random
+ledgers, that these answers equal ``decide`` over the whole history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from covenant.consent.decisions import Decision, Nature, Policy, decide, known_minor, latest
-from covenant.consent.ledger import ConsentLedger
+from covenant.consent.ledger import NO_STANDING, ConsentLedger, Standing
 from covenant.consent.receipt import receipt
 from covenant.consent.records import (
     Choice,
@@ -68,11 +75,21 @@ class ConsentEngine:
             self.policy.nature(topic)  # unknown purposes are refused before anything is written
         if not submission.choices and not signals.gpc:
             raise ConsentError("nothing to record: no choices and no GPC signal")
-        history = self._history(submission.subject_ref, submission.consent_id)
-        if known_minor(history) and any(
+        grants_marketing = any(
             choice is Choice.GRANTED and self.policy.nature(topic) in _NO_MINORS
             for topic, choice in submission.choices
-        ):
+        )
+        shared = [t for t, n in sorted(self.policy.natures.items()) if n is Nature.SALE_OR_SHARING]
+        # Only the minor flag and the newest sale/sharing choices matter below: read them,
+        # and only when a rule below will look at them.
+        history = (
+            self.ledger.newest(
+                shared, subject_ref=submission.subject_ref, consent_id=submission.consent_id
+            )
+            if grants_marketing or signals.gpc
+            else []
+        )
+        if grants_marketing and known_minor(history):
             # Seeds P12, H2: no marketing consent is taken from, or kept for, known minors.
             raise ConsentRefused(
                 f"not recorded: known to be under {self.policy.minimum_age}, the minimum age"
@@ -99,9 +116,7 @@ class ConsentEngine:
             # the newest record and wins a conflicting grant (§7025(c)(3)); written only when the
             # current state is not already an opt-out, since the header comes with every request.
             submitted = dict(submission.choices)
-            for topic, nature in sorted(self.policy.natures.items()):
-                if nature is not Nature.SALE_OR_SHARING:
-                    continue
+            for topic in shared:
                 current = submitted.get(topic)
                 if current is None and (last := latest(history, topic)) is not None:
                     current = last.choice
@@ -171,15 +186,22 @@ class ConsentEngine:
         signals: Signals = NO_SIGNALS,
     ) -> Decision:
         """May the data of this person or device (or both, once linked) be used for ``topic``?"""
+        where = self._question(topic, subject_ref, consent_id, jurisdiction)
+        records = (
+            []
+            if self.policy.nature(topic) is Nature.NECESSARY  # decide() reads no record
+            else self.ledger.newest([topic], subject_ref=subject_ref, consent_id=consent_id)
+        )
+        return decide(records, topic, policy=self.policy, jurisdiction=where, signals=signals)
+
+    def _question(
+        self, topic: Topic, subject_ref: str | None, consent_id: str | None, where: str | None
+    ) -> str:
+        """Check a question before anything is read; the jurisdiction it is asked in."""
         if subject_ref is None and consent_id is None:
             raise ConsentError("ask about a subject, a consent ID, or both")
-        return decide(
-            self._history(subject_ref, consent_id),
-            topic,
-            policy=self.policy,
-            jurisdiction=self.where(jurisdiction),
-            signals=signals,
-        )
+        self.policy.nature(topic)  # an undeclared purpose is refused without a query
+        return self.where(where)
 
     def may_email(self, subject_ref: str, *, jurisdiction: str | None = None) -> Decision:
         """May this person receive marketing e-mail?"""
@@ -190,20 +212,21 @@ class ConsentEngine:
     ) -> Iterator[str]:
         """The ``subject_refs`` that may receive marketing e-mail, in input order, streamed.
 
-        Reads the ledger a chunk at a time in a fixed number of queries per chunk,
-        so memory stays flat for any input size. The store passes the same opaque
+        Reads the ledger a chunk at a time, one query per chunk that returns each
+        person's standing (minor flag, newest choice) rather than their records, so
+        memory stays flat for any input size. The store passes the same opaque
         references it records with (for e-mail, typically a keyed hash of the address).
         """
         topic = self._email_topic()
-        where = self.where(jurisdiction)
+        verdict = self._verdicts(topic, self.where(jurisdiction))
         chunk: list[str] = []
         for ref in subject_refs:
             chunk.append(ref)
             if len(chunk) == self.ledger.chunk_size:
-                yield from self._marketable(chunk, topic, where)
+                yield from self._marketable(chunk, topic, verdict)
                 chunk = []
         if chunk:
-            yield from self._marketable(chunk, topic, where)
+            yield from self._marketable(chunk, topic, verdict)
 
     def receipt(self, subject_ref: str) -> dict[str, object] | None:
         return receipt(
@@ -213,15 +236,36 @@ class ConsentEngine:
             policy=self.policy,
         )
 
-    def _marketable(self, chunk: list[str], topic: Topic, where: str) -> Iterator[str]:
-        histories = self.ledger.subject_histories(chunk, [topic])
+    def _marketable(
+        self, chunk: list[str], topic: Topic, verdict: Callable[[Standing], bool]
+    ) -> Iterator[str]:
+        standings = self.ledger.standings(chunk, topic)
         for ref in chunk:
-            if decide(
-                histories.get(ref, []), topic, policy=self.policy, jurisdiction=where
-            ).allowed:
+            if verdict(standings.get(ref, NO_STANDING)):
                 yield ref
 
-    def _history(self, subject_ref: str | None, consent_id: str | None) -> list[ConsentRecord]:
+    def _verdicts(self, topic: Topic, where: str) -> Callable[[Standing], bool]:
+        """Whether ``decide`` allows ``topic`` for a standing: ``decide`` itself, on the
+        smallest history with that standing, with no signals, remembered.
+
+        Exact: without signals, ``decide`` reads only whether a minor flag exists and
+        the newest choice about the topic, and whether it allows depends on that
+        choice's value, not on its time, place or method. There are eight standings;
+        the bulk filter asks millions of times.
+        """
+        known: dict[Standing, bool] = {}
+
+        def verdict(standing: Standing) -> bool:
+            if (allowed := known.get(standing)) is None:
+                history = _exemplar(standing, topic)
+                allowed = decide(history, topic, policy=self.policy, jurisdiction=where).allowed
+                known[standing] = allowed
+            return allowed
+
+        return verdict
+
+    def history(self, subject_ref: str | None, consent_id: str | None) -> list[ConsentRecord]:
+        """Every record that bears on the person, the device, or both, oldest first."""
         found: dict[int, ConsentRecord] = {}
         if subject_ref is not None:
             found.update((r.seq, r) for r in self.ledger.subject_history(subject_ref))
@@ -242,3 +286,24 @@ class ConsentEngine:
 
 
 _NO_MINORS = {Nature.MARKETING, Nature.COMMUNICATIONS, Nature.SALE_OR_SHARING}
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _exemplar(standing: Standing, topic: Topic) -> list[ConsentRecord]:
+    records: list[ConsentRecord] = []
+    if standing.minor:
+        flag = Draft(kind=Kind.MINOR, method=Method.API, jurisdiction="eu", subject_ref="-")
+        records.append(ConsentRecord(seq=1, at=_EPOCH, draft=flag))
+    if standing.choice is not None:
+        choice = Draft(
+            kind=Kind.CHOICE,
+            method=Method.API,
+            jurisdiction="eu",
+            subject_ref="-",
+            topic=topic,
+            choice=standing.choice,
+        )
+        records.append(ConsentRecord(seq=2, at=_EPOCH, draft=choice))
+    return records
