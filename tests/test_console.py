@@ -456,7 +456,7 @@ async def test_an_agent_request_shows_its_documents_and_records_the_permission(
             "agent_email": "agent@helpers.example",
         }
     )
-    rid = console.desk.submit(submission, document=pdf).id
+    rid = console.desk.submit(submission, attachments=(pdf,)).id
     page = await console.get(f"/admin/requests/{rid}")
     assert "&lt;i&gt;Helpers&lt;/i&gt; LLC, agent@helpers.example" in page.text
     link = f"/admin/requests/{rid}/documents/0"

@@ -312,6 +312,7 @@ async def test_uploads_that_are_not_documents_or_too_large_are_refused(center: C
     r = await center.client.post("/privacy/request", data=fields, files={"permission": script})
     assert r.status_code == 400
     assert "PDF, PNG or JPEG" in r.text
+    assert 'href="#permission"' in r.text  # the problem links to the field that holds it
     huge = ("big.pdf", b"%PDF-" + b"0" * (6 * 1024 * 1024), "application/pdf")
     r = await center.client.post("/privacy/request", data=fields, files={"permission": huge})
     assert r.status_code == 413
@@ -349,3 +350,23 @@ async def test_staff_read_an_uploaded_document_and_nobody_else_does(center: Cent
     assert got.headers["content-disposition"].startswith("attachment;")
     assert got.headers["content-type"] == "image/png"
     assert (await center.client.get(f"/admin/requests/{rid}/documents/1")).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_a_correction_may_come_with_a_document(center: Center) -> None:
+    token = await center.form("/privacy/request")
+    field = center.desk.correctable_fields()[0][0]
+    fields = {
+        "csrf_token": token,
+        "kind": "correct",
+        "email": "fix@example.com",
+        "fix_field_0": field,
+        "fix_value_0": "New value",
+    }
+    proof = ("lease.pdf", b"%PDF-1.4\nnew address", "application/pdf")
+    r = await center.client.post("/privacy/request", data=fields, files={"evidence": proof})
+    rid = _status_path(r).split("/")[3]
+    chunks, media = center.desk.document(rid, 0)
+    assert media == "application/pdf"
+    assert b"".join(chunks).startswith(b"%PDF-1.4")
+    assert center.desk.details(rid).corrections == {field: "New value"}

@@ -223,7 +223,7 @@ class Desk:
         *,
         channel: Channel = Channel.WEB,
         actor: str = "consumer",
-        document: bytes | None = None,
+        attachments: tuple[bytes, ...] = (),
         verified_by: str | None = None,
     ) -> Request:
         """Open a request and send what its kind needs first: a code, or nothing for an opt-out.
@@ -242,10 +242,10 @@ class Desk:
         kind = submission.kind
         info = Details.from_submission(submission)
         self._identities(info)  # an unusable identity is refused before anything is written
-        if document:
-            # An agent's signed permission (§7063(a)(1)), or proof for a correction.
-            kept = documents.store(document, self.files_dir)
-            info = info.but(documents=(kept.to_dict(),))
+        if attachments:
+            # An agent's signed permission (§7063(a)(1)), proof for a correction (§7023(d)).
+            kept = [documents.store(content, self.files_dir).to_dict() for content in attachments]
+            info = info.but(documents=tuple(kept))
         code, challenge = codes.issue_code(now, self.keys.derive("email-proof"))
         send_code = kind.needs_verification and verified_by is None
         rules = self.rules(submission.jurisdiction)

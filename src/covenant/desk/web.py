@@ -38,6 +38,8 @@ from covenant.web.csrf import check_csrf, csrf_token, with_csrf_cookie
 FLOOR = 0.35
 """Seconds the data-points answer takes at least (found or not)."""
 MAX_FORM_BYTES = 64 * 1024
+UPLOADS = ("permission", "evidence")
+"""The request form's file fields: an agent's signed permission, proof for a correction."""
 STYLESHEET = "/privacy/static/center.css"
 
 STATE_WORDS = {
@@ -141,8 +143,8 @@ async def _form(request: Request, *, files: int = 0) -> FormData:
     declared = request.headers.get("content-length") or "0"
     if not declared.isdigit() or int(declared) > limit:
         raise FormTooLarge()
-    part = max(MAX_FORM_BYTES, documents.MAX_BYTES + 1) if files else MAX_FORM_BYTES
-    form = await request.form(max_files=files, max_fields=100, max_part_size=part)
+    # max_part_size bounds text fields; files are bounded when read (_attachments).
+    form = await request.form(max_files=files, max_fields=100, max_part_size=MAX_FORM_BYTES)
     try:
         check_csrf(request, form)
     except CovenantError:
@@ -151,12 +153,23 @@ async def _form(request: Request, *, files: int = 0) -> FormData:
     return form
 
 
-async def _document(form: FormData) -> bytes | None:
-    upload = form.get("permission")
-    if not isinstance(upload, UploadFile):
-        return None
-    content = await upload.read(documents.MAX_BYTES + 1)
-    return content or None
+async def _attachments(form: FormData) -> tuple[bytes, ...]:
+    """The files sent with the form: an agent's permission, proof for a correction."""
+    found = []
+    for name in UPLOADS:
+        upload = form.get(name)
+        if isinstance(upload, UploadFile):
+            content = await upload.read(documents.MAX_BYTES + 1)
+            if not content:
+                continue
+            if len(content) > documents.MAX_BYTES:
+                raise FormTooLarge(f"A file is larger than {documents.MAX_BYTES // 2**20} MB.")
+            try:
+                documents.media_type(content[:16])  # refused before anything is written
+            except documents.DocumentRefused as exc:
+                raise SubmissionRefused({name: exc.message}) from None
+            found.append(content)
+    return tuple(found)
 
 
 class FormTooLarge(CovenantError):
@@ -186,7 +199,7 @@ async def request_form(request: Request) -> Response:
             minimum_age=desk.loaded.declaration.organization.minimum_age,
         )
     _limit(request)
-    form = await _form(request, files=1)
+    form = await _form(request, files=len(UPLOADS))
     try:
         return await _submit(request, desk, form, fields)
     finally:
@@ -199,12 +212,10 @@ async def _submit(
     data = _submission_data(form)
     try:
         submission = parse(data)
-        document = await _document(form)
-        if document is not None:
-            documents.media_type(document[:16])  # refused before anything is written
-        made = await run_in_threadpool(desk.submit, submission, document=document)
-    except (SubmissionRefused, documents.DocumentRefused) as exc:
-        problems = getattr(exc, "problems", None) or {"permission": exc.message}
+        attachments = await _attachments(form)
+        made = await run_in_threadpool(desk.submit, submission, attachments=attachments)
+    except SubmissionRefused as exc:
+        problems = exc.problems
         return _page(
             request,
             "request.html",
