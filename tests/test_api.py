@@ -41,7 +41,6 @@ from covenant.api.tokens import (
     TokenNameTaken,
     digest,
 )
-from covenant.api.web import BODY_LIMIT
 from covenant.api.web import routes as api_routes
 from covenant.audit import AuditLog
 from covenant.consent.web import consent_state
@@ -57,6 +56,7 @@ from covenant.requests.tables import requests
 from covenant.requests.verification import mint_token
 from covenant.settings import Settings
 from covenant.web import create_app
+from covenant.web.bodies import BODY_LIMIT
 from covenant.web.headers import SecurityHeaders
 
 AUDIO = Path(__file__).parent.parent / "examples" / "audio-store" / "covenant.yml"

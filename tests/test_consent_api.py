@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from covenant.consent.ledger import consent_records
-from covenant.consent.web import BODY_LIMIT, lifespan
+from covenant.consent.web import lifespan
 from covenant.settings import Settings
 from covenant.web import create_app
+from covenant.web.bodies import BODY_LIMIT
 
 AUDIO = Path(__file__).parent.parent / "examples" / "audio-store" / "covenant.yml"
 DEVICE = "dev-0123456789abcdef"

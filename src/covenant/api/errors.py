@@ -74,18 +74,6 @@ class BadJson(ApiError):
     status = 400
 
 
-class PayloadTooLarge(ApiError):
-    """The request body is larger than 64 KiB."""
-
-    status = 413
-
-
-class UnsupportedMediaType(ApiError):
-    """Send the body as application/json."""
-
-    status = 415
-
-
 class RequestNotFound(ApiError):
     """No such request."""
 

@@ -26,7 +26,8 @@ from covenant.api import models
 from covenant.api.scopes import DESCRIPTIONS, Scope
 from covenant.consent.adtech_web import AnswerIn
 from covenant.consent.prefs_web import LinkIn as UnsubscribeIn
-from covenant.consent.web import BODY_LIMIT, ConsentIn, LinkIn, MinorIn
+from covenant.consent.web import ConsentIn, LinkIn, MinorIn
+from covenant.web.bodies import BODY_LIMIT
 
 REFS = "#/components/schemas/{model}"
 TOKEN = "apiToken"  # noqa: S105 -- the security scheme's name

@@ -30,10 +30,8 @@ from covenant.api.auth import require_scope
 from covenant.api.errors import (
     ApiError,
     BadJson,
-    PayloadTooLarge,
     RequestNotFound,
     Unprocessable,
-    UnsupportedMediaType,
 )
 from covenant.api.intake import read_request
 from covenant.api.models import RequestCreated, RequestStatus
@@ -44,10 +42,10 @@ from covenant.desk.service import NotFound as DeskNotFound
 from covenant.errors import CovenantError, IdentityError
 from covenant.mail.messages import BadAddress, UnsafeHeader
 from covenant.requests.lifecycle import Channel, TransitionRefused
+from covenant.web.bodies import json_bytes
 
 log = logging.getLogger(__name__)
 
-BODY_LIMIT = 64 * 1024
 REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -87,20 +85,9 @@ def json_errors(endpoint: Endpoint) -> Endpoint:
 
 async def read_json(request: Request) -> dict[str, Any]:
     """The body as a JSON object; 415, 413, 400 or 422 before anything is written."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    # JSON only: a cross-site HTML form cannot send it without a CORS preflight.
-    if media != "application/json":
-        raise UnsupportedMediaType()
-    declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdigit() or int(declared) > BODY_LIMIT):
-        raise PayloadTooLarge()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > BODY_LIMIT:  # a chunked body has no declared length to trust
-            raise PayloadTooLarge()
+    body = await json_bytes(request)
     try:
-        data = json.loads(bytes(body))
+        data = json.loads(body)
     except (ValueError, RecursionError):
         # RecursionError: 64 KiB of "[" nests deeper than the parser can follow.
         raise BadJson() from None

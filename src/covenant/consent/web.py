@@ -53,20 +53,7 @@ from covenant.db import connect, state_url
 from covenant.declaration import Loaded
 from covenant.migrations import upgrade
 from covenant.settings import Settings
-
-BODY_LIMIT = 64 * 1024
-
-
-class PayloadTooLarge(ConsentError):
-    """The request body is larger than 64 KiB."""
-
-    status = 413
-
-
-class UnsupportedMediaType(ConsentError):
-    """Send the body as application/json."""
-
-    status = 415
+from covenant.web.bodies import json_bytes
 
 
 class Unauthorized(ConsentError):
@@ -247,20 +234,9 @@ M = TypeVar("M", bound=BaseModel)
 
 async def _body(request: Request, model: type[M]) -> M:
     """The body parsed as ``model``; 413, 415 or 400 before anything is written."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    # JSON only: a cross-site HTML form cannot send it without a CORS preflight.
-    if media != "application/json":
-        raise UnsupportedMediaType()
-    declared = request.headers.get("content-length", "")
-    if declared and (not declared.isdigit() or int(declared) > BODY_LIMIT):
-        raise PayloadTooLarge()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > BODY_LIMIT:  # a chunked body has no declared length to trust
-            raise PayloadTooLarge()
+    body = await json_bytes(request)
     try:
-        return model.model_validate_json(bytes(body))
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise ConsentError(_first_error(exc)) from None
 
