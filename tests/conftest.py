@@ -67,3 +67,13 @@ def fresh_db(tmp_path: object) -> object:
 def _service_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service refuses to start without COVENANT_SECRET_KEY; tests run with a fixed one."""
     monkeypatch.setenv("COVENANT_SECRET_KEY", "test-secret-" + "x" * 40)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Commands run in-process (``covenant demo create`` sets COVENANT_HASH_KEY for its own run)
+    must not leave settings behind for the next test in the same worker."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -22,7 +22,9 @@ def _free_port() -> int:
 def test_covenant_demo_creates_the_store_and_serves_it(tmp_path: Path) -> None:
     port = _free_port()
     folder = tmp_path / "demo"
-    env = {k: v for k, v in os.environ.items() if k not in ("COVENANT_SECRET_KEY",)}
+    # As a new user runs it: no Covenant settings in the environment (another test in this
+    # worker may have left one, e.g. COVENANT_HASH_KEY set in-process by `covenant demo create`).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVENANT_")}
     entry = "import sys; from covenant.cli import main; sys.argv[0] = 'covenant'; main()"
     command = [sys.executable, "-c", entry, "demo", "--port", str(port)]
     proc = subprocess.Popen(
