@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from covenant.consent.batch import BatchedReader
 from covenant.consent.decisions import Decision, Nature, Policy, decide, known_minor, latest
 from covenant.consent.ledger import NO_STANDING, ConsentLedger, Standing
 from covenant.consent.receipt import receipt
@@ -59,10 +60,19 @@ class Submission:
 
 
 class ConsentEngine:
-    def __init__(self, ledger: ConsentLedger, declaration: Declaration) -> None:
+    """``batched``, when given, answers :meth:`may_use_async` (PostgreSQL's service path)."""
+
+    def __init__(
+        self,
+        ledger: ConsentLedger,
+        declaration: Declaration,
+        *,
+        batched: BatchedReader | None = None,
+    ) -> None:
         self.ledger = ledger
         self.declaration = declaration
         self.policy = Policy.from_declaration(declaration)
+        self.batched = batched
 
     def record(
         self, submission: Submission, *, signals: Signals = NO_SIGNALS
@@ -193,6 +203,42 @@ class ConsentEngine:
             else self.ledger.newest([topic], subject_ref=subject_ref, consent_id=consent_id)
         )
         return decide(records, topic, policy=self.policy, jurisdiction=where, signals=signals)
+
+    async def may_use_async(
+        self,
+        topic: Topic,
+        *,
+        subject_ref: str | None = None,
+        consent_id: str | None = None,
+        jurisdiction: str | None = None,
+        signals: Signals = NO_SIGNALS,
+    ) -> Decision:
+        """:meth:`may_use`, for the event loop: read in a batch with other questions where
+        a :class:`BatchedReader` is set, else the same one-statement read as ``may_use``
+        (SQLite and MariaDB: short, local, and run in place)."""
+        if self.batched is None:
+            return self.may_use(
+                topic,
+                subject_ref=subject_ref,
+                consent_id=consent_id,
+                jurisdiction=jurisdiction,
+                signals=signals,
+            )
+        where = self._question(topic, subject_ref, consent_id, jurisdiction)
+        records = (
+            []
+            if self.policy.nature(topic) is Nature.NECESSARY
+            else await self.batched.newest(topic, subject_ref=subject_ref, consent_id=consent_id)
+        )
+        return decide(records, topic, policy=self.policy, jurisdiction=where, signals=signals)
+
+    async def may_email_async(
+        self, subject_ref: str, *, jurisdiction: str | None = None
+    ) -> Decision:
+        """:meth:`may_email`, for the event loop (see :meth:`may_use_async`)."""
+        return await self.may_use_async(
+            self._email_topic(), subject_ref=subject_ref, jurisdiction=jurisdiction
+        )
 
     def _question(
         self, topic: Topic, subject_ref: str | None, consent_id: str | None, where: str | None

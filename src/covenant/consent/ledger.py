@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -386,7 +387,11 @@ def _row(draft: Draft) -> dict[str, object]:
 
 
 def _record(row: sa.Row[tuple[object, ...]]) -> ConsentRecord:
-    m = row._mapping
+    return record_from(row._mapping)
+
+
+def record_from(m: Mapping[str, Any]) -> ConsentRecord:
+    """A record from its columns by name, as any reader of ``consent_records`` gets them."""
     draft = Draft(
         kind=Kind(m["kind"]),
         method=Method(m["method"]),

@@ -11,11 +11,13 @@ stops the service at start), or on first use where no lifespan runs (an
 in-process test client).
 
 Decisions (``/decision``, ``/email``) run on the event loop, not on a worker
-thread: each is one indexed SELECT on a pooled autocommit connection (well
-under a millisecond on a local or same-zone database), and the hop to a thread
-and back cost more than the query itself (measured in docs/adtech.md). Serve
-with one worker process per core so a core is never idle while one worker
-waits on the database. Writes, receipts and first use still go to a thread.
+thread: on PostgreSQL they are read in batches by a
+:class:`~covenant.consent.batch.BatchedReader` (the loop keeps serving while
+the database answers; concurrent questions share a statement); on SQLite and
+MariaDB each is one short indexed SELECT run in place, since the hop to a
+thread and back cost more than the query itself (measured in docs/adtech.md).
+Serve with one worker process per core. Writes, receipts and first use still
+go to a thread.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from covenant.consent.batch import BatchedReader
 from covenant.consent.decisions import Decision
 from covenant.consent.engine import ConsentEngine, Submission
 from covenant.consent.ledger import ConsentLedger, autocommit_reader
@@ -50,6 +53,7 @@ from covenant.consent.records import (
 )
 from covenant.consent.signals import Signals, from_headers, gpc_support
 from covenant.db import connect, state_url
+from covenant.jobs.queue import conninfo
 from covenant.declaration import Loaded
 from covenant.migrations import upgrade
 from covenant.settings import Settings
@@ -107,7 +111,12 @@ class ConsentState:
             if self._engine is None:
                 upgrade(self.url)
                 ledger = ConsentLedger(connect(self.url), reader=autocommit_reader(self.url))
-                self._engine = ConsentEngine(ledger, self.loaded.declaration)
+                batched = (
+                    BatchedReader(conninfo(self.url))
+                    if self.url.get_backend_name() == "postgresql"
+                    else None
+                )
+                self._engine = ConsentEngine(ledger, self.loaded.declaration, batched=batched)
             return self._engine
 
     def opened(self) -> ConsentEngine | None:
@@ -117,6 +126,8 @@ class ConsentState:
     def close(self) -> None:
         with self._lock:
             if self._engine is not None:
+                if self._engine.batched is not None:
+                    self._engine.batched.hang_up()
                 self._engine.ledger.dispose()
                 self._engine = None
 
@@ -131,8 +142,10 @@ def consent_state(settings: Settings, loaded: Loaded) -> ConsentState:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     state: ConsentState = app.state.consent
-    await run_in_threadpool(state.engine)
+    engine = await run_in_threadpool(state.engine)
     yield
+    if engine.batched is not None:
+        await engine.batched.close()
     await run_in_threadpool(state.close)
 
 
@@ -352,8 +365,7 @@ async def decision(request: Request) -> Response:
     topic = _topic(request)
     engine = await _engine(request)
     where = engine.where(_param(request, "jurisdiction"))
-    # On the loop: one short indexed read (see the module docstring).
-    answer = engine.may_use(
+    answer = await engine.may_use_async(
         topic, subject_ref=subject, consent_id=device, jurisdiction=where, signals=_signals(request)
     )
     return JSONResponse(_decision_json(answer, topic, where))
@@ -366,7 +378,7 @@ async def email(request: Request) -> Response:
         raise ConsentError("give a subject")
     engine = await _engine(request)
     where = engine.where(_param(request, "jurisdiction"))
-    answer = engine.may_email(subject, jurisdiction=where)  # on the loop, as decision()
+    answer = await engine.may_email_async(subject, jurisdiction=where)
     return JSONResponse(_decision_json(answer, engine.policy.email_topic, where))
 
 
