@@ -14,6 +14,7 @@ the mail delivery loop start with the service and stop with it.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -153,6 +154,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Starting re-queues every request still in progress: the database is the record.
         await run_in_threadpool(desk.queue.start)
         ticker.start()
+        # What startup built (the declaration, SQLAlchemy's metadata and statement caches,
+        # templates) lives as long as the process: moved out of the collector's reach, a
+        # full collection no longer walks it. Under load that walk stalled every request
+        # in flight: decisions' p99 went from ~90 ms to ~10 ms (docs/adtech.md).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
