@@ -53,8 +53,8 @@ from covenant.consent.records import (
 )
 from covenant.consent.signals import Signals, from_headers, gpc_support
 from covenant.db import connect, state_url
-from covenant.jobs.queue import conninfo
 from covenant.declaration import Loaded
+from covenant.jobs.queue import conninfo
 from covenant.migrations import upgrade
 from covenant.settings import Settings
 from covenant.web.bodies import json_bytes
