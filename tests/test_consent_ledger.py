@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import json
@@ -26,11 +27,13 @@ from covenant.consent import (
     Submission,
     Topic,
 )
-from covenant.consent.decisions import decide
+from covenant.consent.batch import BatchedReader
+from covenant.consent.decisions import Decision, decide
 from covenant.consent.ledger import autocommit_reader, consent_records
 from covenant.consent.records import Draft, Kind
 from covenant.db import connect, metadata
 from covenant.declaration import load
+from covenant.jobs.queue import conninfo
 from covenant.migrations import upgrade
 
 AUDIO = load(Path(__file__).parent.parent / "examples" / "audio-store" / "covenant.yml")
@@ -360,6 +363,14 @@ def test_fast_reads_answer_exactly_as_decide_over_the_whole_history(db_url: str)
     upgrade(url)
     ledger = ConsentLedger(connect(url), chunk_size=2, reader=autocommit_reader(url))
     engine = ConsentEngine(ledger, AUDIO.declaration)
+    # PostgreSQL's service path: every question of an example asked at once, so they
+    # share statements (max_batch 7 makes several batches, and several per connection).
+    batched = (
+        BatchedReader(conninfo(url), connections=2, max_batch=7)
+        if url.get_backend_name() == "postgresql"
+        else None
+    )
+    service = ConsentEngine(ledger, AUDIO.declaration, batched=batched)
     runs = itertools.count()
 
     @settings(
@@ -386,6 +397,7 @@ def test_fast_reads_answer_exactly_as_decide_over_the_whole_history(db_url: str)
         for minute, draft in items:
             ledger.append([mine(draft)], at=T0 + dt.timedelta(minutes=minute))
         signals = Signals(gpc=gpc)
+        questions = []
         for person, device in itertools.product([None, *PEOPLE], [None, *DEVICES]):
             if person is None and device is None:
                 continue
@@ -400,9 +412,31 @@ def test_fast_reads_answer_exactly_as_decide_over_the_whole_history(db_url: str)
                     jurisdiction=where,
                     signals=signals,
                 )
-                assert fast == decide(
+                expected = decide(
                     history, topic, policy=engine.policy, jurisdiction=where, signals=signals
                 )
+                assert fast == expected
+                questions.append((topic, subject, consent_id, expected))
+
+        async def ask_all_at_once() -> list[Decision]:
+            try:
+                return await asyncio.gather(
+                    *(
+                        service.may_use_async(
+                            topic,
+                            subject_ref=subject,
+                            consent_id=consent_id,
+                            jurisdiction=where,
+                            signals=signals,
+                        )
+                        for topic, subject, consent_id, _ in questions
+                    )
+                )
+            finally:
+                if batched is not None:
+                    await batched.close()
+
+        assert asyncio.run(ask_all_at_once()) == [q[-1] for q in questions]
         people = [f"{run}-{p}" for p in PEOPLE]
         expected = [
             p

@@ -390,7 +390,7 @@ def _record(row: sa.Row[tuple[object, ...]]) -> ConsentRecord:
     return record_from(row._mapping)
 
 
-def record_from(m: Mapping[str, Any]) -> ConsentRecord:
+def record_from(m: Mapping[Any, Any]) -> ConsentRecord:
     """A record from its columns by name, as any reader of ``consent_records`` gets them."""
     draft = Draft(
         kind=Kind(m["kind"]),
