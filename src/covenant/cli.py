@@ -7,6 +7,7 @@ Every command prints a readable summary, or JSON with ``--json``, and turns a
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -247,6 +248,15 @@ def serve(
     config: ConfigOpt,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes: one per core. More than one needs PostgreSQL "
+            "(COVENANT_DATABASE_URL).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the privacy center, the staff console, the API, the statement and the banner.
 
@@ -257,11 +267,27 @@ def serve(
 
     from covenant.settings import Settings
     from covenant.web import create_app
+    from covenant.web.app import check_workers
 
     settings = Settings(config=config, host=host, port=port)
+    if workers > 1:
+        guarded(lambda: check_workers(settings))
     application = guarded(lambda: create_app(settings))
     out.print(f"Serving on http://{host}:{port}/privacy")
-    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=True)
+        return
+    # Each worker process builds its own app from the same COVENANT_* settings.
+    os.environ["COVENANT_CONFIG"] = str(config.resolve())
+    uvicorn.run(
+        "covenant.web.app:from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 db = typer.Typer(help="Covenant's own database: requests, consent, audit.", no_args_is_help=True)

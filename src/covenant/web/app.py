@@ -36,6 +36,7 @@ from covenant.consent.prefs_web import routes as preference_routes
 from covenant.consent.web import consent_state
 from covenant.consent.web import lifespan as consent_lifespan
 from covenant.consent.web import routes as consent_routes
+from covenant.db import state_url
 from covenant.declaration import Loaded, load
 from covenant.desk.build import desk_from_settings
 from covenant.desk.web import routes as privacy_routes
@@ -92,6 +93,40 @@ def create_app(settings: Settings, *, loaded: Loaded | None = None) -> Starlette
     state.consent = consent_state(settings, declaration)
     state.services = Services(settings, declaration)
     return app
+
+
+class WorkersMisconfigured(CovenantError):
+    """Several worker processes cannot share this configuration."""
+
+    exit_code = 2
+
+
+def check_workers(settings: Settings) -> None:
+    """What ``covenant serve --workers N`` (N > 1) needs before it starts N processes.
+
+    Each worker is its own process with its own connections: they can share
+    PostgreSQL (the job queue hands each request to one of them), not an embedded
+    SQLite file, whose in-process runner assumes it is alone. And every worker
+    must sign links, sessions and CSRF tokens with the same key, so a random
+    development key (one per process) will not do.
+    """
+    raw = settings.database_url.get_secret_value() if settings.database_url else None
+    url = state_url(raw, settings.config.resolve().parent)
+    if url.get_backend_name() != "postgresql":
+        raise WorkersMisconfigured(
+            "more than one worker needs PostgreSQL as Covenant's own database: "
+            "set COVENANT_DATABASE_URL=postgresql+psycopg://..., or serve with --workers 1"
+        )
+    if settings.secret_key is None:
+        raise WorkersMisconfigured(
+            "more than one worker needs COVENANT_SECRET_KEY, the same in every worker, "
+            "so a link signed by one is accepted by another"
+        )
+
+
+def from_environment() -> Starlette:
+    """The app from ``COVENANT_*`` alone: what each process of ``--workers N`` builds."""
+    return create_app(Settings())
 
 
 class Services:
