@@ -300,7 +300,7 @@ def test_the_receipt_uses_kantara_v1_1_field_names(engine: ConsentEngine) -> Non
     (controller,) = found["piiControllers"]  # type: ignore[misc]
     assert controller["piiController"] == "Resonance Audio, Inc."
     (service,) = found["services"]  # type: ignore[misc]
-    assert [p["purpose"] for p in service["purposes"]] == ["Telling you about our products"]
+    assert [p["purpose"] for p in service["purposes"]] == ["Offers by e-mail"]
     state = {c["topic"]: c["choice"] for c in found["x-covenant-choices"]}  # type: ignore[attr-defined]
     assert state == {"purpose:marketing": "granted", "category:analytics": "withdrawn"}
     assert engine.receipt("s-1") == found  # same history, same receipt ID

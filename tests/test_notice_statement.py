@@ -147,9 +147,12 @@ def test_purposes_table_has_legal_basis_only_under_gdpr(audio: Loaded, music: Lo
 
 def test_purpose_categories_limit_what_a_purpose_uses(audio: Loaded) -> None:
     rows = _table(_section(audio, "purposes"), "Why we use personal information").rows
-    marketing = next(r for r in rows if plain(r[0]) == "Telling you about our products")
-    assert "password" not in plain(marketing[2])
-    assert "e-mail address" in plain(marketing[2])
+    by_email = next(r for r in rows if plain(r[0]) == "Offers by e-mail")
+    assert "password" not in plain(by_email[2])
+    assert "e-mail address" in plain(by_email[2])
+    by_post = next(r for r in rows if plain(r[0]) == "Offers by post")
+    assert "postal address" in plain(by_post[2])
+    assert "e-mail address" not in plain(by_post[2])
 
 
 def test_trackers_listed_with_opt_outs(audio: Loaded, music: Loaded) -> None:

@@ -70,40 +70,32 @@ def customer(store: DemoStore) -> str:
     return email
 
 
-def by_channel(loaded: Loaded) -> Loaded:
-    """The demo's declaration with one marketing purpose per channel, as a store that
-    markets by e-mail, text, post and phone separately declares it."""
+def one_channel(loaded: Loaded) -> Loaded:
+    """The demo's declaration with one marketing purpose for every channel, as both seed
+    stores declare it."""
     d = loaded.declaration
-    extra = [
-        Purpose(
-            key="marketing_email",
-            name="Offers by e-mail",
-            description="Our newsletter and offers, by e-mail.",
-            data_use="marketing.communications.email",
-            legal_basis="Consent",
-        ),
-        Purpose(
-            key="marketing_sms",
-            name="Offers by text message",
-            description="Offers by SMS.",
-            data_use="marketing.communications.sms",
-            legal_basis="Consent",
-        ),
-        Purpose(
-            key="marketing_phone",
-            name="Offers by phone",
-            description="A call about offers.",
-            data_use="marketing.communications",
-            legal_basis="Consent",
-        ),
-    ]
     purposes = []
     for p in d.purposes:
         if p.key == "marketing":
-            purposes += [*extra, p.model_copy(update={"name": "Offers by post"})]
-        else:
+            purposes.append(
+                p.model_copy(
+                    update={
+                        "name": "Telling you about our products",
+                        "data_use": "marketing.communications",
+                    }
+                )
+            )
+        elif not p.key.startswith("marketing_"):
             purposes.append(p)
-    return dataclasses.replace(loaded, declaration=d.model_copy(update={"purposes": purposes}))
+    recipients = [
+        r.model_copy(
+            update={"purposes": ["marketing" if k == "marketing_post" else k for k in r.purposes]}
+        )
+        for r in d.recipients
+    ]
+    return dataclasses.replace(
+        loaded, declaration=d.model_copy(update={"purposes": purposes, "recipients": recipients})
+    )
 
 
 def without_sale(loaded: Loaded) -> Loaded:
@@ -263,7 +255,7 @@ async def center(make: object) -> AsyncIterator[Center]:
 
 @pytest.fixture
 async def channels(make: object, store: DemoStore) -> AsyncIterator[Center]:
-    made: Center = await make(by_channel(load(store.declaration)))  # type: ignore[operator]
+    made: Center = await make(load(store.declaration))  # type: ignore[operator]
     async with made.client:
         yield made
 
@@ -278,8 +270,8 @@ def checked(page: str, field: str) -> bool:
 
 
 def test_channels_come_from_the_declared_purposes(store: DemoStore) -> None:
-    plain = load(store.declaration).declaration
-    split = by_channel(load(store.declaration)).declaration
+    plain = one_channel(load(store.declaration)).declaration
+    split = load(store.declaration).declaration
     one = prefs.offer(plain, Policy.from_declaration(plain))
     four = prefs.offer(split, Policy.from_declaration(split))
     assert [s.field for s in one.marketing] == ["purpose:marketing"]
@@ -459,7 +451,7 @@ def test_the_device_cookie_is_read_as_the_banner_writes_it_and_nothing_else() ->
 async def test_a_person_proves_their_address_then_chooses_by_channel(
     make: object, store: DemoStore, db_url: str
 ) -> None:
-    center: Center = await make(by_channel(load(store.declaration)), url=db_url)  # type: ignore[operator]
+    center: Center = await make(load(store.declaration), url=db_url)  # type: ignore[operator]
     async with center.client:
         email = customer(store)
         start = await center.client.get("/privacy/preferences")
@@ -476,17 +468,17 @@ async def test_a_person_proves_their_address_then_chooses_by_channel(
 
         page = await center.client.get("/privacy/preferences")
         for field in (
-            "purpose:marketing_email",
+            "purpose:marketing",
             "purpose:marketing_sms",
             "purpose:marketing_phone",
-            "purpose:marketing",
+            "purpose:marketing_post",
         ):
             assert not checked(page.text, field)  # marketing is opt-in everywhere
-        saved = await center.save(tick=("purpose:marketing_email", "purpose:marketing_sms"))
+        saved = await center.save(tick=("purpose:marketing", "purpose:marketing_sms"))
         assert saved.headers["location"] == "/privacy/preferences?m=saved"
         rows = center.records()
         assert [(r.topic, r.choice, r.method) for r in rows] == [
-            ("purpose:marketing_email", "granted", "form"),
+            ("purpose:marketing", "granted", "form"),
             ("purpose:marketing_sms", "granted", "form"),
         ]
         assert {r.subject_ref for r in rows} == {center.ref(email)}
@@ -496,7 +488,7 @@ async def test_a_person_proves_their_address_then_chooses_by_channel(
         assert email not in json.dumps([dict(r._mapping) for r in rows], default=str)
 
         reloaded = await center.client.get("/privacy/preferences")
-        assert checked(reloaded.text, "purpose:marketing_email")
+        assert checked(reloaded.text, "purpose:marketing")
         assert checked(reloaded.text, "purpose:marketing_sms")
         assert not checked(reloaded.text, "purpose:marketing_phone")
 
@@ -507,7 +499,7 @@ async def test_a_person_proves_their_address_then_chooses_by_channel(
         assert (last.topic, last.choice) == ("purpose:marketing_sms", "withdrawn")
         assert json.loads(last.evidence) == {"page": "preferences", "action": "withdraw"}
         again = await center.client.get("/privacy/preferences")
-        assert checked(again.text, "purpose:marketing_email")
+        assert checked(again.text, "purpose:marketing")
         assert not checked(again.text, "purpose:marketing_sms")
 
         # The receipt: a download with the Kantara fields.
@@ -521,7 +513,7 @@ async def test_a_person_proves_their_address_then_chooses_by_channel(
         assert [p["purpose"] for p in receipt["services"][0]["purposes"]] == ["Offers by e-mail"]
         latest_choices = {c["topic"]: c["choice"] for c in receipt["x-covenant-choices"]}
         assert latest_choices == {
-            "purpose:marketing_email": "granted",
+            "purpose:marketing": "granted",
             "purpose:marketing_sms": "withdrawn",
         }
 
@@ -818,13 +810,13 @@ async def mint(center: Center, email: str, **extra: str) -> httpx.Response:
 async def test_one_click_unsubscribe_withdraws_once_and_only_on_post(channels: Center) -> None:
     email = "ana@example.com"
     await channels.sign_in(email)
-    await channels.save(tick=("purpose:marketing_email", "purpose:marketing_sms"))
+    await channels.save(tick=("purpose:marketing", "purpose:marketing_sms"))
     before = len(channels.records())
 
     minted = await mint(channels, email)
     assert minted.status_code == 200
     body = minted.json()
-    assert body["channel"] == "marketing_email"  # the purpose may_email asks about
+    assert body["channel"] == "marketing"  # the purpose may_email asks about
     url = body["url"]
     assert url.startswith(f"{BASE}/privacy/unsubscribe/")
     assert body["headers"] == {
@@ -851,7 +843,7 @@ async def test_one_click_unsubscribe_withdraws_once_and_only_on_post(channels: C
         assert "You are unsubscribed" in done.text
         (last,) = channels.records()[before:]
         assert (last.topic, last.choice, last.method) == (
-            "purpose:marketing_email",
+            "purpose:marketing",
             "withdrawn",
             "form",
         )
@@ -866,7 +858,7 @@ async def test_one_click_unsubscribe_withdraws_once_and_only_on_post(channels: C
         assert len(channels.records()) == before + 1
 
     page = await channels.client.get("/privacy/preferences")
-    assert not checked(page.text, "purpose:marketing_email")
+    assert not checked(page.text, "purpose:marketing")
     assert checked(page.text, "purpose:marketing_sms")  # other channels untouched
 
 
