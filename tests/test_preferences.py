@@ -31,7 +31,6 @@ from covenant.consent.prefs_web import preference_challenges, routes
 from covenant.consent.records import Choice, Method, Topic
 from covenant.consent.web import consent_state
 from covenant.declaration import Loaded, load
-from covenant.declaration.model import Purpose
 from covenant.demo.store import DemoStore, create
 from covenant.desk.build import desk_from_settings
 from covenant.desk.service import Desk
