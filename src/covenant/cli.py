@@ -17,11 +17,10 @@ from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from covenant.clitools import guarded, state_engine
+from covenant.clitools import ConfigOpt, JsonOpt, err, guarded, out, state_engine
 from covenant.declaration import load
 from covenant.engine.identity import Identities, normalize, parse_pairs
 from covenant.engine.session import Session
@@ -40,17 +39,11 @@ dsr = typer.Typer(
 app.add_typer(dsr, name="dsr")
 register_notice(app)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration, covenant.yml.")]
 IdentityOpt = Annotated[
     list[str],
     typer.Option("--identity", "-i", help="type=value, e.g. email=ana@example.com. Repeatable."),
-]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print structured JSON instead of a summary.")
 ]
 
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import sqlalchemy as sa
 import typer
@@ -19,8 +19,15 @@ from rich.console import Console
 
 from covenant.errors import ConnectorError, CovenantError
 
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
+
+# The options every command group spells the same way.
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration, covenant.yml.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print structured JSON instead of a summary.")
+]
 
 
 def guarded(fn: Callable[[], T]) -> T:

@@ -23,25 +23,20 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from covenant.api.scopes import Scope, parse_scopes
 from covenant.api.tokens import ApiToken, ApiTokens
-from covenant.clitools import audit_key, guarded, state_engine
+from covenant.clitools import ConfigOpt, JsonOpt, audit_key, err, guarded, out, state_engine
 
 app = typer.Typer(
     name="token",
     help="API tokens for the store's backend: create, list, revoke; the account-token key.",
     no_args_is_help=True,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration, covenant.yml.")]
 NameArg = Annotated[str, typer.Argument(help="The token's name, e.g. shop-backend.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print structured JSON.")]
 
 
 @contextmanager

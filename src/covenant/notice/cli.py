@@ -18,17 +18,14 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from covenant.clitools import ConfigOpt, JsonOpt, err, out
 from covenant.declaration import load
 from covenant.errors import CovenantError
 
 T = TypeVar("T")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration, covenant.yml.")]
 OutOpt = Annotated[
     Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
 ]
@@ -38,7 +35,6 @@ VersionsOpt = Annotated[
         "--versions", help="Folder of published versions. Default: statement-versions/ beside it."
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print structured JSON.")]
 
 
 def _guard(fn: Callable[[], T]) -> T:

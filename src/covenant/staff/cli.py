@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from covenant.clitools import audit_key, guarded, state_engine
+from covenant.clitools import ConfigOpt, audit_key, guarded, out, state_engine
 from covenant.staff.accounts import Account, NoSuchAccount, StaffAccounts
 from covenant.staff.roles import Role
 
@@ -33,11 +32,8 @@ app = typer.Typer(
     help="Staff accounts for the console at /admin: add, list, disable.",
     no_args_is_help=True,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The declaration, covenant.yml.")]
 UsernameArg = Annotated[str, typer.Argument(help="The account's username (stored lower-case).")]
 
 
